@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up everything xmodal needs: Debian packages, a venv at tools/venv, the package itself.
+# Idempotent: a second run with unchanged inputs returns at once.
+set -euo pipefail
+
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$tools_dir")
+venv=$tools_dir/venv
+python=${PYTHON:-python3}
+# Pinned for this machine's local wheels; setup.py keeps ranges for users.
+torch_pins="torch==2.14.1 torchaudio==2.11.0"
+
+stamp_inputs() {
+  cat "$root/setup.py" "$tools_dir/install.sh"
+}
+stamp=$venv/.xmodal-installed
+want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+   && command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && command -v sox >/dev/null; then
+  echo "install.sh: already set up ($venv)"
+  exit 0
+fi
+
+missing=()
+for cmd_pkg in espeak-ng:espeak-ng ffmpeg:ffmpeg sox:sox; do
+  command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
+done
+[ -e /usr/lib/x86_64-linux-gnu/libespeak-ng.so.1 ] || ldconfig -p | grep -q libespeak-ng.so.1 \
+  || missing+=(libespeak-ng1)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install.sh: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "install.sh: creating $venv"
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+echo "install.sh: installing $torch_pins"
+"$venv/bin/python" -m pip install -q $torch_pins
+echo "install.sh: installing xmodal[dev]"
+"$venv/bin/python" -m pip install -q -e "$root[dev]"
+"$venv/bin/python" -c "import torch, torchaudio, av, cv2, kaldiio; print('install.sh: torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
+echo "$want" > "$stamp"

@@ -1,0 +1,274 @@
+"""The synthetic talking-heads corpus: identities, videos and utterances, generated in parallel.
+
+Every identity has latent attributes (gender, age, accent, home topic) that drive both its voice
+and its face. Every video has its own recording channel and visual scene; every utterance its
+sentence and speaking style. Each unit of work derives its random state from the corpus seed
+and its own address, so the bytes written do not depend on ``nj`` or on the order of work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import multiprocessing
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from xmodal.atomic import write_text_atomic
+from xmodal.synth import layout
+from xmodal.synth.channel import ChannelParams, apply_channel, sample_channel
+from xmodal.synth.face import FaceParams, SceneParams, render_frames, sample_face, sample_scene
+from xmodal.synth.lexicon import TOPIC_NAMES, sample_sentence
+from xmodal.synth.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, write_track, write_wav
+from xmodal.synth.style import STYLE_NAMES, STYLES
+from xmodal.synth.viseme import mouth_track
+from xmodal.synth.voice import ACCENTS, VoiceParams, sample_voice, speak
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Everything that determines the corpus' bytes (recorded in ``corpus.json``)."""
+
+    seed: int = 0
+    size: int = 224
+    vox2_dev_speakers: int = 40
+    vox2_test_speakers: int = 12
+    vox1_dev_speakers: int = 40
+    vox1_test_speakers: int = 12
+    videos_per_speaker: int = 3
+    utts_per_video: int = 2
+    min_words: int = 6
+    max_words: int = 10
+    topic_bias: float = 0.0
+    test_topic_bias: float = 0.0
+    style_prob: float = 0.3
+    av_offset_ms: float = 0.0
+    trials_per_utt: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("topic_bias", "test_topic_bias", "style_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 16 <= self.size <= 1024:
+            raise ValueError(f"size must be in [16, 1024], got {self.size}")
+        if not 1 <= self.min_words <= self.max_words:
+            raise ValueError(f"need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
+        if self.vox1_test_speakers and self.videos_per_speaker < 2:
+            raise ValueError("target trials need at least 2 videos per speaker")
+        if self.vox1_test_speakers == 1:
+            raise ValueError("non-target trials need at least 2 test speakers")
+
+    def speakers(self, pool: str) -> int:
+        """Number of identities in ``pool``."""
+        return getattr(self, f"{pool}_speakers")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A synthetic person: latent attributes and the voice and face they produce."""
+
+    spk: str
+    pool: str
+    gender: str
+    age: float
+    accent: str
+    topic: int
+    voice: VoiceParams
+    face: FaceParams
+
+
+@dataclass(frozen=True)
+class Video:
+    """One source video of an identity: its recording channel and visual scene."""
+
+    ytid: str
+    channel: ChannelParams
+    scene: SceneParams
+
+
+@dataclass(frozen=True)
+class TrackJob:
+    """All a worker needs to synthesise and write one utterance."""
+
+    root: str
+    spec: CorpusSpec
+    identity: Identity
+    video: Video
+    track: layout.Track
+    seed: tuple[int, ...]
+
+
+def _rng(*address: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(list(address)))
+
+
+def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
+    """The ``index``-th identity of ``pool``; latents first, then voice and face from them."""
+    rng = _rng(spec.seed, layout.POOLS.index(pool), index)
+    gender = "m" if rng.random() < 0.5 else "f"
+    age = float(rng.uniform(20.0, 75.0))
+    accent = ACCENTS[rng.integers(len(ACCENTS))]
+    topic = int(rng.integers(len(TOPIC_NAMES)))
+    return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic,
+                    sample_voice(rng, gender, age, accent), sample_face(rng, gender, age))
+
+
+def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJob]]:
+    """All identities and one job per utterance, in a fixed order."""
+    identities, jobs = [], []
+    for pool_index, pool in enumerate(layout.POOLS):
+        for i in range(spec.speakers(pool)):
+            ident = sample_identity(spec, pool, i)
+            identities.append(ident)
+            for v in range(spec.videos_per_speaker):
+                vrng = _rng(spec.seed, pool_index, i, 1 + v)
+                video = Video(layout.make_ytid(vrng), sample_channel(vrng), sample_scene(vrng))
+                for u in range(spec.utts_per_video):
+                    track = layout.Track(pool, ident.spk, video.ytid, u + 1)
+                    jobs.append(TrackJob(str(root), spec, ident, video, track,
+                                         (spec.seed, pool_index, i, 1 + v, 1 + u)))
+    return identities, jobs
+
+
+@dataclass
+class TrackResult:
+    """What a written utterance contributes to the annotation files."""
+
+    key: str
+    pool: str
+    seconds: float
+    text: str
+    phones: list[str]
+    words: list[str]
+    factors: dict
+
+
+def _flatten(prefix: str, params) -> dict:
+    return {f"{prefix}_{k}": v for k, v in dataclasses.asdict(params).items()}
+
+
+def generate_track(job: TrackJob) -> TrackResult:
+    """Synthesise one utterance (voice, channel and, for VoxCeleb2 sets, the face video)."""
+    spec, ident, track = job.spec, job.identity, job.track
+    rng = _rng(*job.seed)
+    bias = spec.topic_bias if track.pool.endswith("dev") else spec.test_topic_bias
+    words = sample_sentence(rng, ident.topic, bias, int(rng.integers(spec.min_words, spec.max_words + 1)))
+    style = STYLES["neutral"]
+    if rng.random() < spec.style_prob:
+        style = STYLES[STYLE_NAMES[1 + rng.integers(len(STYLE_NAMES) - 1)]]
+    speech = speak(" ".join(words), ident.voice, style)
+
+    # Lead-in silence, then pad so the audio lasts a whole number of video frames.
+    lead = int(rng.uniform(0.1, 0.35) * SAMPLE_RATE)
+    n_frames = math.ceil((lead + len(speech.audio) + 0.15 * SAMPLE_RATE) / SAMPLES_PER_FRAME)
+    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, dtype=np.float32)
+    audio[lead:lead + len(speech.audio)] = speech.audio
+    audio = apply_channel(audio, job.video.channel, seed=int(rng.integers(2**31)))
+    t0 = lead / SAMPLE_RATE
+    phones = [(s + t0, e + t0, p) for s, e, p in speech.phones]
+    spoken = [(s + t0, e + t0, w) for s, e, w in speech.words]
+
+    paths = track.paths(Path(job.root))
+    if "mp4" in paths:
+        mouth = mouth_track(phones, n_frames, FPS, spec.av_offset_ms / 1000.0)
+        frames = render_frames(ident.face, job.video.scene, mouth, style.brow, style.mouth_corner,
+                               rng, spec.size)
+        write_track(paths["mp4"], paths["aac"], frames, audio)
+        offset_frames = round(spec.av_offset_ms / 1000.0 * FPS)
+        write_text_atomic(paths["txt"], layout.track_txt(track, n_frames, offset_frames))
+    else:
+        write_wav(paths["wav"], audio)
+
+    factors = {"utt": track.key, "pool": track.pool, "spk": ident.spk, "gender": ident.gender,
+               "age": round(ident.age, 1), "accent": ident.accent,
+               "topic": TOPIC_NAMES[ident.topic], "style": style.name, "ytid": track.ytid,
+               **_flatten("voice", ident.voice), **_flatten("channel", job.video.channel),
+               **_flatten("scene", job.video.scene)}
+    return TrackResult(
+        key=track.key, pool=track.pool, seconds=len(audio) / SAMPLE_RATE,
+        text=f"{track.key} {' '.join(w.upper() for w in words)}",
+        phones=[f"{track.key} 1 {s:.3f} {e - s:.3f} {p}" for s, e, p in phones],
+        words=[f"{track.key} 1 {s:.3f} {e - s:.3f} {w.upper()}" for s, e, w in spoken],
+        factors=factors)
+
+
+def _factor_lines(results: list[TrackResult]) -> list[str]:
+    columns = list(results[0].factors)
+    return ["\t".join(columns)] + ["\t".join(str(r.factors[c]) for c in columns) for r in results]
+
+
+def _spec_json(spec: CorpusSpec) -> dict:
+    return dataclasses.asdict(spec)
+
+
+def is_generated(root: Path, spec: CorpusSpec) -> bool:
+    """True if ``root`` holds a complete corpus generated from exactly ``spec``."""
+    marker = root / "corpus.json"
+    if not marker.exists():
+        return False
+    return json.loads(marker.read_text())["spec"] == _spec_json(spec)
+
+
+def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool = False) -> dict:
+    """Generate the corpus under ``root``; return the summary also written to corpus.json.
+
+    ``corpus.json`` is written last and marks completion: a finished corpus with the same
+    spec is not generated again, an interrupted one is regenerated from scratch.
+    """
+    root = Path(root)
+    marker = root / "corpus.json"
+    if is_generated(root, spec) and not force:
+        return json.loads(marker.read_text())
+    if marker.exists() and not force:
+        raise FileExistsError(f"{root} holds a corpus generated with other arguments "
+                              f"(see {marker}); pass --force or choose another directory")
+    for sub in ("voxceleb1", "voxceleb2", "annotations", "corpus.json"):
+        path = root / sub
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+
+    start = time.time()
+    identities, jobs = plan_jobs(spec, root)
+    results: list[TrackResult] = []
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(max(1, nj)) as pool, tqdm(total=len(jobs), desc="synth corpus", unit="utt",
+                                            dynamic_ncols=True) as bar:
+        for result in pool.imap(generate_track, jobs, chunksize=1):
+            results.append(result)
+            bar.update()
+    results.sort(key=lambda r: r.key)
+
+    layout.write_vox2_meta(root, [(i.spk, i.gender, i.pool.split("_")[1])
+                                  for i in identities if i.pool.startswith("vox2")])
+    layout.write_vox1_meta(root, [(i.spk, i.gender, i.accent, i.pool.split("_")[1])
+                                  for i in identities if i.pool.startswith("vox1")])
+    vox1_tracks = [j.track for j in jobs if j.track.pool.startswith("vox1")]
+    n_trials = 0
+    if vox1_tracks:
+        n_trials = layout.write_vox1_lists(
+            root, [t for t in vox1_tracks if t.pool == "vox1_test"], vox1_tracks,
+            spec.trials_per_utt, _rng(spec.seed, 99))
+    layout.write_annotation(root, "text", [r.text for r in results])
+    layout.write_annotation(root, "phones.ctm", [x for r in results for x in r.phones])
+    layout.write_annotation(root, "words.ctm", [x for r in results for x in r.words])
+    layout.write_annotation(root, "factors.tsv", _factor_lines(results))
+
+    summary = {"spec": _spec_json(spec), "pools": {}, "trials": n_trials,
+               "wall_seconds": round(time.time() - start, 1), "nj": nj}
+    for pool in layout.POOLS:
+        pool_results = [r for r in results if r.pool == pool]
+        summary["pools"][pool] = {"speakers": spec.speakers(pool), "utterances": len(pool_results),
+                                  "hours": round(sum(r.seconds for r in pool_results) / 3600, 4)}
+    # Wall time and nj vary between runs; they live beside the marker, not in it.
+    write_text_atomic(root / "generation_log.json", json.dumps(
+        {"wall_seconds": summary.pop("wall_seconds"), "nj": summary.pop("nj")}, indent=1) + "\n")
+    write_text_atomic(marker, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    return summary
