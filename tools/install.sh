@@ -39,10 +39,14 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "install.sh: creating $venv"
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --upgrade pip
+pip_install() {
+  # Local mirrors on some machines warn about every package they lack; keep the log readable.
+  "$venv/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+}
+pip_install --upgrade pip
 echo "install.sh: installing $torch_pins"
-"$venv/bin/python" -m pip install -q $torch_pins
+pip_install $torch_pins
 echo "install.sh: installing xmodal[dev]"
-"$venv/bin/python" -m pip install -q -e "$root[dev]"
+pip_install -e "$root[dev]"
 "$venv/bin/python" -c "import torch, torchaudio, av, cv2, kaldiio; print('install.sh: torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 echo "$want" > "$stamp"

@@ -49,7 +49,9 @@ def from_dict(cls: type[T], data: Any, where: str = "", source: str = "<dict>") 
             if tp is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)  # yaml writes 1 for 1.0; accept it for float fields
             try:
-                typeguard.check_type(value, tp)
+                typeguard.check_type(
+                    value, tp,
+                    collection_check_strategy=typeguard.CollectionCheckStrategy.ALL_ITEMS)
             except typeguard.TypeCheckError as err:
                 raise ConfigError(f"{source}: key '{key}' has a wrong type: {err}") from None
         kwargs[name] = value

@@ -71,7 +71,7 @@ def track_txt(track: Track, n_frames: int, offset_frames: int) -> str:
 def write_vox2_meta(root: Path, speakers: list[tuple[str, str, str]]) -> None:
     """``voxceleb2/vox2_meta.csv`` from (speaker id, gender, subset) rows, padded as official."""
     lines = ["VoxCeleb2 ID ,VGGFace2 ID ,Gender ,Set "]
-    lines += [f"{spk} ,n{spk[2:]}0 ,{gender} ,{subset} " for spk, gender, subset in sorted(speakers)]
+    lines += [f"{spk} ,n0{spk[2:]} ,{gender} ,{subset} " for spk, gender, subset in sorted(speakers)]
     write_lines_atomic(root / "voxceleb2" / "vox2_meta.csv", lines)
 
 
