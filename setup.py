@@ -21,6 +21,7 @@ setup(
         # OpenCV draws the synthetic faces (anti-aliased primitives) and resizes frames.
         "opencv-python-headless>=4.8",
         "tqdm>=4.60",
+        "tensorboard>=2.14",
     ],
     extras_require={
         "dev": ["pytest>=7.0", "kaldi-io>=0.9.8", "scikit-learn>=1.3"],

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from xmodal.atomic import write_text_atomic
-from xmodal.synth import layout
+from xmodal.synth import espeak, layout
 from xmodal.synth.channel import ChannelParams, apply_channel, sample_channel
 from xmodal.synth.face import FaceParams, SceneParams, render_frames, sample_face, sample_scene
 from xmodal.synth.lexicon import TOPIC_NAMES, sample_sentence
@@ -239,7 +239,8 @@ def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool
     identities, jobs = plan_jobs(spec, root)
     results: list[TrackResult] = []
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(max(1, nj)) as pool, tqdm(total=len(jobs), desc="synth corpus", unit="utt",
+    # Each worker starts its espeak helper first, while it still runs a single thread.
+    with ctx.Pool(max(1, nj), initializer=espeak.start) as pool, tqdm(total=len(jobs), desc="synth corpus", unit="utt",
                                             dynamic_ncols=True) as bar:
         for result in pool.imap(generate_track, jobs, chunksize=1):
             results.append(result)

@@ -20,7 +20,7 @@ POOL_ID_BASE = {"vox2_dev": 1, "vox2_test": 9000, "vox1_dev": 10001, "vox1_test"
 
 # espeak-ng English accent -> the nationality written to vox1_meta.csv.
 NATIONALITY = {
-    "en-us": "USA", "en-gb": "UK", "en-gb-x-rp": "UK", "en-gb-scotland": "UK",
+    "en-us": "USA", "en": "UK", "en-gb-x-rp": "UK", "en-gb-scotland": "UK",
     "en-gb-x-gbclan": "UK", "en-gb-x-gbcwmd": "UK", "en-029": "Jamaica",
 }
 

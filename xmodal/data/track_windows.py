@@ -1,0 +1,89 @@
+"""Training samples for the cross-modal model: aligned N-frame windows of face-tracks.
+
+A batch holds B distinct face-tracks; from each, N consecutive face frames and the audio
+features of the same 1.2 s (for N=30): feature frames [4s, 4s+4N) pair with video frames
+[s, s+N) (100 feature frames/s, 25 video frames/s; see ``xmodal.data.features``). Which tracks
+and which start frames are drawn is a pure function of (seed, epoch, batch index), so a run
+is reproducible, a resumed run sees the same batches, and each DDP rank can take its own
+share of the batches without communication.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from xmodal.data.datadir import read_table
+
+FEATS_PER_FRAME = 4
+
+
+class TrackWindowDataset(Dataset):
+    """Windows of a dumped set, indexed by ``(track index, start frame)`` pairs."""
+
+    def __init__(self, dump_dir: str | Path, n_frames: int):
+        dump_dir = Path(dump_dir)
+        num_frames = read_table(dump_dir / "utt2num_frames")
+        faces_scp = read_table(dump_dir / "faces.scp")
+        self.n_frames = n_frames
+        # Tracks shorter than one window cannot be sampled; they are left out, not padded.
+        self.keys = sorted(k for k in faces_scp if int(num_frames[k]) >= n_frames)
+        if len(self.keys) < 2:
+            raise ValueError(f"{dump_dir}: fewer than 2 face-tracks have >= {n_frames} frames")
+        self.num_frames = np.array([int(num_frames[k]) for k in self.keys])
+        self._feats = kaldiio.load_scp(str(dump_dir / "feats.scp"))
+        self._faces = kaldiio.load_scp(str(dump_dir / "faces.scp"))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        track, start = item
+        key = self.keys[track]
+        n = self.n_frames
+        feats = self._feats[key][FEATS_PER_FRAME * start:FEATS_PER_FRAME * (start + n)]
+        faces = self._faces[key][start:start + n]
+        return torch.from_numpy(np.ascontiguousarray(feats)), torch.from_numpy(faces)
+
+
+class TrackBatchSampler(Sampler):
+    """Yields batches of B distinct ``(track, start)`` pairs; deterministic per epoch.
+
+    ``batches_per_epoch`` is fixed (a "fixed number of clips per epoch"), independent of the
+    corpus size. With ``num_replicas`` > 1, replica ``rank`` yields batches rank, rank+R, ...
+    """
+
+    def __init__(self, num_frames: np.ndarray, n_frames: int, batch_size: int,
+                 batches_per_epoch: int, seed: int, rank: int = 0, num_replicas: int = 1):
+        if batch_size > len(num_frames):
+            raise ValueError(f"batch of {batch_size} distinct tracks but only "
+                             f"{len(num_frames)} tracks are long enough")
+        self.num_frames = num_frames
+        self.n_frames = n_frames
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.seed = seed
+        self.rank = rank
+        self.num_replicas = num_replicas
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches are drawn next."""
+        self.epoch = epoch
+
+    def batch(self, index: int) -> list[tuple[int, int]]:
+        """Batch ``index`` of the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        tracks = rng.choice(len(self.num_frames), size=self.batch_size, replace=False)
+        starts = rng.integers(0, self.num_frames[tracks] - self.n_frames + 1)
+        return [(int(t), int(s)) for t, s in zip(tracks, starts)]
+
+    def __iter__(self):
+        for index in range(self.rank, self.batches_per_epoch, self.num_replicas):
+            yield self.batch(index)
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.batches_per_epoch, self.num_replicas))
