@@ -1,0 +1,1 @@
+"""Training objectives: sync (content), identity, confusion (disentanglement), n-pair."""

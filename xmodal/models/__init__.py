@@ -1,0 +1,1 @@
+"""Trunks, heads and the assembled cross-modal model (DESIGN §4)."""
