@@ -1,0 +1,1 @@
+"""Evaluation: verification metrics (EER, minDCF, DET), cosine / AS-norm scoring, plots."""
