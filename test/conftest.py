@@ -33,3 +33,29 @@ def corpus_factory():
 def tiny_corpus(tmp_path_factory) -> Path:
     """The tiny corpus (generated once; tests must not modify it)."""
     return make_corpus(tmp_path_factory.mktemp("corpus") / "corpus")
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` for real; raise with its stderr if it fails."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"{module} {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_dump(tiny_corpus: Path, tmp_path_factory) -> Path:
+    """Stages 1-2 of the recipe on the tiny corpus: ``dump/{ssl_train,ssl_test}`` (32 px faces)."""
+    root = tmp_path_factory.mktemp("recipe")
+    conf = root / "dump.yaml"
+    conf.write_text("face_size: 32\nface_gray: false\nn_mels: 40\nav_tolerance_s: 0.1\n")
+    for name, subset in (("ssl_train", "dev"), ("ssl_test", "test")):
+        data = root / "data" / name
+        run_module("xmodal.bin.prepare_voxceleb", "vox2", "--root", str(tiny_corpus / "voxceleb2"),
+                   "--subset", subset, "--out-dir", str(data),
+                   "--text", str(tiny_corpus / "annotations" / "text"))
+        run_module("xmodal.bin.dump", "--config", str(conf), "--data-dir", str(data),
+                   "--out-dir", str(root / "dump" / name), "--job", "1")
+        run_module("xmodal.bin.merge_dump", "--data-dir", str(data), "--out-dir",
+                   str(root / "dump" / name), "--num-jobs", "1")
+    return root / "dump"

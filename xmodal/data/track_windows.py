@@ -46,7 +46,8 @@ class TrackWindowDataset(Dataset):
         n = self.n_frames
         feats = self._feats[key][FEATS_PER_FRAME * start:FEATS_PER_FRAME * (start + n)]
         faces = self._faces[key][start:start + n]
-        return torch.from_numpy(np.ascontiguousarray(feats)), torch.from_numpy(faces)
+        # Copies: kaldiio may hand out read-only views, which torch must not wrap.
+        return torch.from_numpy(np.array(feats)), torch.from_numpy(np.array(faces))
 
 
 class TrackBatchSampler(Sampler):

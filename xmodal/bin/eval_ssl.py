@@ -1,0 +1,42 @@
+"""Self-supervised task evaluation (paper Table 2): ``python -m xmodal.bin.eval_ssl``.
+
+Writes ``<exp-dir>/ssl_eval.json`` and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from xmodal.atomic import write_text_atomic
+from xmodal.config import ConfigError
+from xmodal.eval.ssl_tasks import format_table, ssl_task_accuracies, track_verification_eer
+from xmodal.train.checkpoint import CheckpointError
+from xmodal.train.pretrained import load_pretrained
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exp-dir", required=True, help="trained experiment (config.yaml, model.pt)")
+    parser.add_argument("--data-dir", required=True, help="dump dir of ssl_test")
+    parser.add_argument("--batches", type=int, default=200, help="random batches to average")
+    parser.add_argument("--batch-size", type=int, default=0, help="B (default: training B)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        model, cfg = load_pretrained(args.exp_dir)
+        result = ssl_task_accuracies(model, args.data_dir, cfg.data.n_frames,
+                                     args.batch_size or cfg.data.batch_size, args.batches,
+                                     args.seed, cfg.loss.similarity)
+        result.update(track_verification_eer(model, args.data_dir))
+    except (ConfigError, CheckpointError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    write_text_atomic(Path(args.exp_dir) / "ssl_eval.json", json.dumps(result, indent=1) + "\n")
+    print(format_table({Path(args.exp_dir).name: result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
