@@ -3,12 +3,16 @@
 # Stage 1: data dirs (recipe's local/data.sh)   Stage 2: dump features and face frames
 # Stage 3: self-supervised training, one run per --ssl-configs entry
 # Stage 4: self-supervised task evaluation on ssl_test (paper Table 2)
+# Stage 5: identity/content embeddings of ssl_train, spk_dev, spk_test (Kaldi ark/scp)
+# Stage 6: cosine scoring of the spk_test trials, EER/minDCF (paper Table 3)
+# Stage 7: one FC layer with n-pair loss on spk_dev speaker subsets; supervised baseline (Table 4)
+# Stage 8: linguistic-content probe; exp/RESULTS.md with tables and plots
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (xmodal.sh:${BASH_LINENO[0]}) $*"; }
 
 stage=1
-stop_stage=4
+stop_stage=8
 nj=2                      # parallel jobs for dump
 local_data_opts=""        # passed to local/data.sh
 dump_config=conf/dump.yaml
@@ -18,6 +22,15 @@ expdir=exp
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
 ngpu=0                    # >1: torchrun --nproc_per_node=$ngpu (DDP)
 ssl_eval_batches=200      # random batches averaged by stage 4
+extract_sets="ssl_train spk_dev spk_test"
+trials="trials"           # trial lists in data/spk_test to score (e.g. "trials_O trials_E trials_H")
+asnorm_top_k=0            # >0: AS-norm with spk_dev speaker means as cohort
+finetune_tags="ssl_identity ssl_id_content_dis"   # SSL models fine-tuned in stage 7
+finetune_subsets="100 250 500 all"                # spk_dev speaker counts (nested, by seed)
+finetune_config=conf/finetune.yaml
+supervised_config=conf/supervised.yaml
+probe_tags="ssl_id_content ssl_id_content_dis"    # models probed for linguistic content
+probe_config=conf/probe.yaml
 
 . ./path.sh
 . ./cmd.sh
@@ -74,5 +87,85 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     python -m xmodal.bin.eval_ssl --exp-dir "$expdir/$tag" --data-dir "$dumpdir/ssl_test" \
       --batches $ssl_eval_batches
   done
+fi
+tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
+
+# extract EXP SET: stage-5 embeddings of one set, nj jobs, completeness-checked.
+extract() {
+  local exp=$1 set=$2 out=$1/emb/$2
+  [ -f "$out/.done" ] && return 0
+  python -m xmodal.bin.split_data data/$set $nj
+  $extract_cmd JOB=1:$nj $out/log/extract.JOB.log \
+    python -m xmodal.bin.extract --exp-dir $exp --feats-dir $dumpdir/$set \
+      --data-dir data/$set/split$nj/JOB --out-dir $out --job JOB
+  python -m xmodal.bin.merge_embeddings --out-dir $out --num-jobs $nj --data-dir data/$set
+}
+
+# score EMB_DIR OUT_DIR: cosine scores of every trial list (train-mean subtracted) + metrics.
+score() {
+  local emb=$1 out=$2 t cohort=""
+  mkdir -p $out
+  [ "$asnorm_top_k" -gt 0 ] && cohort="--asnorm-cohort-scp $emb/spk_dev/spk_xvector.scp --asnorm-top-k $asnorm_top_k"
+  for t in $trials; do
+    [ -f "$out/$t.metrics.json" ] && continue
+    python -m xmodal.bin.score --trials data/spk_test/$t --enroll-scp $emb/spk_test/identity.scp \
+      --mean-scp $emb/ssl_train/identity.scp $cohort --out $out/$t.scores
+    python -m xmodal.bin.compute_metrics $out/$t.scores > $out/$t.metrics.json.tmp
+    mv $out/$t.metrics.json.tmp $out/$t.metrics.json
+  done
+}
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "stage 5: embeddings of $extract_sets"
+  for tag in $tags; do
+    for x in $extract_sets; do extract $expdir/$tag $x; done
+  done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "stage 6: scoring $trials"
+  for tag in $tags; do
+    score $expdir/$tag/emb $expdir/$tag/scores
+    cat $expdir/$tag/scores/*.metrics.json
+  done
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  log "stage 7: limited-label fine-tuning ($finetune_subsets speakers) and supervised baseline"
+  for n in $finetune_subsets; do
+    [ -f data/spk_dev_$n/utt2spk ] || \
+      utils/subset_data_dir.sh --num-spk $n --seed 0 data/spk_dev data/spk_dev_$n
+  done
+  for tag in $finetune_tags; do
+    for n in $finetune_subsets; do
+      ft=$expdir/$tag/finetune/spk_dev_$n
+      if [ ! -f $ft/layer.pt ]; then
+        python -m xmodal.bin.finetune_npair --config $finetune_config \
+          --train-scp $expdir/$tag/emb/spk_dev/identity.scp --utt2spk data/spk_dev_$n/utt2spk \
+          --apply-scp $expdir/$tag/emb/spk_test/identity.scp \
+          --apply-scp $expdir/$tag/emb/ssl_train/identity.scp --out-dir $ft
+      fi
+      score $ft $ft/scores
+    done
+  done
+  for n in $finetune_subsets; do
+    sup=$expdir/supervised_spk_dev_$n
+    $train_cmd $sup/train.log python -m xmodal.bin.train_supervised --config $supervised_config \
+      --feats-dir $dumpdir/spk_dev --utt2spk data/spk_dev_$n/utt2spk --output-dir $sup
+    for x in ssl_train spk_test; do extract $sup $x; done
+    score $sup/emb $sup/scores
+  done
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  log "stage 8: content probe and report"
+  for tag in $probe_tags; do
+    [ -f $expdir/$tag/probe.json ] && continue
+    python -m xmodal.bin.probe_content --exp-dir $expdir/$tag --train-dir $dumpdir/ssl_train \
+      --test-dir $dumpdir/ssl_test --config $probe_config --out $expdir/$tag/probe.json \
+      --spm-dir $expdir/probe_spm
+  done
+  python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --trials "$trials" \
+    --finetune-tags "$finetune_tags" --subsets "$finetune_subsets" --probe-tags "$probe_tags"
 fi
 log "done (stages $stage-$stop_stage)"

@@ -68,8 +68,9 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
 def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
     """EER of same-speaker vs different-speaker pairs of tracks from different videos.
 
-    Whole-track audio identity embeddings (time average), cosine scores. Speaker labels are
-    read here only, for evaluation. Same-video pairs are left out: they share a channel.
+    Whole-track audio embeddings (time average of each head), cosine scores; paper Table 2
+    reports it for the identity and the content embeddings. Speaker labels are read here
+    only, for evaluation. Same-video pairs are left out: they share a channel.
     """
     import kaldiio
 
@@ -79,16 +80,20 @@ def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
     keys = sorted(utt2spk)
     device = next(model.parameters()).device
     model.eval()
-    emb = torch.stack([model.embed_utterance(torch.from_numpy(np.array(feats[k]))[None].to(device))
-                       for k in keys])
-    emb = F.normalize(emb, dim=-1).cpu().numpy()
+    embs: dict[str, list[torch.Tensor]] = {emb: [] for emb in EMBEDDINGS}
+    for key in keys:
+        out = model.forward_audio(torch.from_numpy(np.array(feats[key]))[None].to(device))
+        for emb in EMBEDDINGS:
+            embs[emb].append(out[emb][0].mean(dim=-1))
     video = [k.rsplit("/", 1)[0] for k in keys]
     pairs = [(i, j) for i, j in combinations(range(len(keys)), 2) if video[i] != video[j]]
     i, j = np.array(pairs).T
-    scores = (emb[i] * emb[j]).sum(axis=1)
     labels = np.array([utt2spk[keys[a]] == utt2spk[keys[b]] for a, b in pairs])
-    return {"track_eer": compute_eer(scores, labels), "track_pairs": len(pairs),
-            "track_target_pairs": int(labels.sum())}
+    result = {"track_pairs": len(pairs), "track_target_pairs": int(labels.sum())}
+    for emb in EMBEDDINGS:
+        x = F.normalize(torch.stack(embs[emb]), dim=-1).cpu().numpy()
+        result[f"track_eer_{emb}"] = compute_eer((x[i] * x[j]).sum(axis=1), labels)
+    return result
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -97,7 +102,7 @@ def format_table(results: dict[str, dict]) -> str:
              "|---|---|---|---|---|"]
     for tag, r in results.items():
         for emb in EMBEDDINGS:
-            eer = f"{r['track_eer']:.1f}" if emb == "identity" and "track_eer" in r else ""
+            eer = f"{r[f'track_eer_{emb}']:.1f}" if f"track_eer_{emb}" in r else ""
             lines.append(f"| {tag} | {emb} | {100 * r[f'content_acc_{emb}']:.1f} | "
                          f"{100 * r[f'identity_acc_{emb}']:.1f} | {eer} |")
     if results:

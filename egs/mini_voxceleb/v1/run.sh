@@ -6,4 +6,6 @@ set -euo pipefail
   --nj 2 \
   --local-data-opts "--nj 2" \
   --dump-config conf/dump.yaml \
+  --finetune-subsets "10 20 all" \
+  --ssl-eval-batches 200 \
   "$@"
