@@ -94,11 +94,12 @@ tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; do
 extract() {
   local exp=$1 set=$2 out=$1/emb/$2
   [ -f "$out/.done" ] && return 0
-  python -m xmodal.bin.split_data data/$set $nj
+  # Split the dump dir, not data/: utterances that stage 2 skipped have no features.
+  python -m xmodal.bin.split_data $dumpdir/$set $nj
   $extract_cmd JOB=1:$nj $out/log/extract.JOB.log \
     python -m xmodal.bin.extract --exp-dir $exp --feats-dir $dumpdir/$set \
-      --data-dir data/$set/split$nj/JOB --out-dir $out --job JOB
-  python -m xmodal.bin.merge_embeddings --out-dir $out --num-jobs $nj --data-dir data/$set
+      --data-dir $dumpdir/$set/split$nj/JOB --out-dir $out --job JOB
+  python -m xmodal.bin.merge_embeddings --out-dir $out --num-jobs $nj --data-dir $dumpdir/$set
 }
 
 # score EMB_DIR OUT_DIR: cosine scores of every trial list (train-mean subtracted) + metrics.

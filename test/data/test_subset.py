@@ -1,0 +1,88 @@
+"""Speaker subsets of a data dir: nesting, seeded determinism, restricted sorted tables, errors."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xmodal.data.datadir import (DataDir, DataDirError, DataDirTables, Trial, read_table,
+                                 utt2spk_to_spk2utt, write_data_dir)
+from xmodal.data.subset import choose_speakers, subset_data_dir
+
+REPO = Path(__file__).resolve().parents[2]
+SPEAKERS = [f"id{n:05d}" for n in (7, 3, 12, 1, 9, 5, 20, 2)]
+PER_UTT_FILES = ("wav.scp", "utt2spk", "text", "video.scp", "utt2num_frames")
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    """8 speakers with 1-3 utterances each, every per-utterance file, and a trials list."""
+    utt2spk = {f"{spk}/vid{v}/00001": spk for i, spk in enumerate(SPEAKERS)
+               for v in range(1 + i % 3)}
+    tables = DataDirTables(
+        utt2spk=utt2spk, spk2utt=utt2spk_to_spk2utt(utt2spk),
+        wav={u: f"/wav/{u}.wav" for u in utt2spk}, video={u: f"/mp4/{u}.mp4" for u in utt2spk},
+        text={u: f"words of {u}" for u in utt2spk},
+        utt2num_frames={u: str(50 + len(u)) for u in utt2spk},
+        trials={"trials": [Trial(*sorted(utt2spk)[:2], "nontarget")]})
+    write_data_dir(tmp_path / "src", tables)
+    return tmp_path / "src"
+
+
+def speakers_of(data_dir: Path) -> list[str]:
+    return list(read_table(data_dir / "spk2utt"))
+
+
+def test_subsets_of_growing_size_are_nested(source, tmp_path):
+    chosen = [set(subset_data_dir(source, tmp_path / f"n{n}", n, seed=3)) for n in (2, 5, 8)]
+    assert chosen[0] < chosen[1] < chosen[2] == set(SPEAKERS)
+    assert [len(c) for c in chosen] == [2, 5, 8]
+    assert set(speakers_of(tmp_path / "n5")) == chosen[1]
+
+
+def test_same_seed_same_subset_other_seeds_differ(source, tmp_path):
+    subset_data_dir(source, tmp_path / "a", 3, seed=11)
+    subset_data_dir(source, tmp_path / "b", 3, seed=11)
+    for name in PER_UTT_FILES + ("spk2utt",):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    picks = {tuple(choose_speakers(SPEAKERS, 3, seed)) for seed in range(10)}
+    assert len(picks) > 1
+
+
+def test_per_utterance_files_restricted_and_sorted(source, tmp_path):
+    speakers = subset_data_dir(source, tmp_path / "sub", 3, seed=0)
+    src, sub = DataDir(source).load(), DataDir(tmp_path / "sub").load()
+    keep = sorted(u for u, s in src.utt2spk.items() if s in speakers)
+    for name in PER_UTT_FILES:
+        table = read_table(tmp_path / "sub" / name)  # read_table rejects unsorted keys
+        assert list(table) == keep
+        assert table == {u: v for u, v in read_table(source / name).items() if u in keep}
+    assert sub.spk2utt == {s: src.spk2utt[s] for s in sorted(speakers)}
+    assert not (tmp_path / "sub" / "trials").exists()
+
+
+def test_all_speakers_and_too_many(source, tmp_path):
+    assert subset_data_dir(source, tmp_path / "all", 0) == sorted(SPEAKERS)
+    assert read_table(tmp_path / "all" / "wav.scp") == read_table(source / "wav.scp")
+    with pytest.raises(DataDirError, match="cannot choose 9 speakers: the data dir has only 8"):
+        subset_data_dir(source, tmp_path / "x", 9)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli(source, tmp_path):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+    def run(*args):
+        return subprocess.run(["utils/subset_data_dir.sh", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True)
+
+    ok = run("--num-spk", "all", "--seed", "4", str(source), str(tmp_path / "all"))
+    assert ok.returncode == 0, ok.stderr
+    assert speakers_of(tmp_path / "all") == sorted(SPEAKERS)
+    bad = run("--num-spk", "10", str(source), str(tmp_path / "x"))
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: ")
+    assert "10 speakers" in bad.stderr and "only 8" in bad.stderr

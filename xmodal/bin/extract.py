@@ -1,0 +1,66 @@
+"""One stage-5 extraction job: identity and content embeddings of a dump dir's utterances.
+
+Usage: python -m xmodal.bin.extract --exp-dir EXP --feats-dir DUMP/SET
+           [--data-dir DUMP/SET/splitN/J] --out-dir EXP/emb/SET [--job J]
+           [--crop-frames 0] [--crop-hop 0] [--weights model.pt] [--num-threads 1]
+           [--device cpu] [--force]
+Without --job the run writes the finished set (identity/content/spk_xvector, .done); with
+--job J it writes job files for xmodal.bin.merge_embeddings. A finished set (.done) is
+skipped unless --force.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from xmodal.config import ConfigError
+from xmodal.data.datadir import DataDirError
+from xmodal.eval.extract import ExtractConfig, ExtractError, extract_embeddings, is_done
+from xmodal.train.checkpoint import CheckpointError
+from xmodal.train.pretrained import load_pretrained
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Model, inputs, outputs, job number, crops and compute settings."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exp-dir", required=True,
+                        help="trained experiment (config.yaml + weights)")
+    parser.add_argument("--weights", default="model.pt", help="weights file in --exp-dir")
+    parser.add_argument("--feats-dir", required=True, help="dump dir with feats.scp")
+    parser.add_argument("--data-dir", help="embed only this data dir's utterances (a split part)")
+    parser.add_argument("--out-dir", required=True, help="embedding dir shared by all jobs")
+    parser.add_argument("--job", type=int, help="job number (output names); omit for one run")
+    parser.add_argument("--crop-frames", type=int, default=0,
+                        help="embed crops of this many feature frames and average (0: whole)")
+    parser.add_argument("--crop-hop", type=int, default=0, help="frames between crop starts "
+                        "(0: --crop-frames)")
+    parser.add_argument("--num-threads", type=int, default=1,
+                        help="torch CPU threads (jobs run side by side: 1 avoids oversubscribing)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--force", action="store_true", help="redo a finished set")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if is_done(args.out_dir) and not args.force:
+        print(f"extract: {args.out_dir} is complete (.done); skipping", file=sys.stderr)
+        return 0
+    torch.set_num_threads(max(1, args.num_threads))
+    try:
+        config = ExtractConfig(crop_frames=args.crop_frames, crop_hop=args.crop_hop)
+        model, _ = load_pretrained(args.exp_dir, args.device, args.weights)
+        stats = extract_embeddings(model, args.feats_dir, args.out_dir, args.job, args.data_dir,
+                                   config, args.device)
+    except (ConfigError, CheckpointError, DataDirError, ExtractError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    name = "extract" if args.job is None else f"extract job {args.job}"
+    print("\n".join(f"{name}: {line}" for line in stats.lines()), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

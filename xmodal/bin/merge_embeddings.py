@@ -1,0 +1,42 @@
+"""Merge the extraction jobs of a set, check completeness, add speaker means, mark it done.
+
+Usage: python -m xmodal.bin.merge_embeddings --out-dir EXP/emb/SET --num-jobs N
+                                             --data-dir DUMP/SET [--force]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from xmodal.data.datadir import DataDirError
+from xmodal.eval.extract import ExtractError, is_done, merge_embeddings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The embedding dir, how many jobs wrote into it and the data dir that was split."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", required=True, help="embedding dir the jobs wrote into")
+    parser.add_argument("--num-jobs", type=int, required=True)
+    parser.add_argument("--data-dir", required=True,
+                        help="the data dir whose split the jobs ran on (utterance list, utt2spk)")
+    parser.add_argument("--force", action="store_true", help="merge again a finished set")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if is_done(args.out_dir) and not args.force:
+        print(f"merge_embeddings: {args.out_dir} is complete (.done); skipping", file=sys.stderr)
+        return 0
+    try:
+        stats = merge_embeddings(args.out_dir, args.num_jobs, args.data_dir)
+    except (DataDirError, ExtractError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("\n".join(f"merge_embeddings {args.out_dir}: {line}" for line in stats.lines()),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

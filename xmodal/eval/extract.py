@@ -1,0 +1,399 @@
+"""Stage 5: identity and content embeddings of utterances from a trained model (DESIGN §2, §4).
+
+- Whole utterance (default): the audio stream runs over all T feature frames at once (it is
+  fully convolutional in time); each head's ``ceil(T/4) - 4`` steps are averaged over time:
+  one float32 identity vector and one content vector per utterance.
+- Crops (``crop_frames`` > 0): crops start at frames 0, hop, 2 hop, ... (``crop_hop``, default
+  ``crop_frames``: no overlap), plus one ending at the last frame if the others miss the tail.
+  The utterance vector is the plain mean of the crop vectors; an utterance no longer than one
+  crop is embedded whole.
+- Short utterances: fewer than ``MIN_FRAMES`` (17) frames give no output step, so the frames
+  are tiled (1..T, 1..T, ...) up to exactly 17. Tiling keeps the statistics the trunk's
+  instance norm sees (a constant pad is a value the utterance never had). They are listed
+  in ``padded`` (``<utt> <original frames>``) and counted in every summary.
+- An empty feature matrix, NaN/inf or a wrong number of bins is an error naming the
+  utterance and ``feats.scp:line``.
+
+Inputs of equal length share a forward pass; nothing is padded to batch, since the instance
+norm and the zero-padded conv edges would change the result.
+
+Outputs in ``OUT`` (kaldiio ``ark,scp``, Kaldi binary float32 vectors, keys sorted):
+``identity.{ark,scp}``, ``content.{ark,scp}``, ``padded``, ``spk_xvector.{ark,scp}`` (per
+speaker, the mean of its identity vectors; when utt2spk or spk2utt exists) and ``.done`` last.
+Job J writes ``identity.J.*``, ``content.J.*`` and ``padded.J`` (its completion mark);
+``merge_embeddings`` checks them against the data dir and writes the set's files. Every
+ark/scp is written under a temporary name and renamed.
+"""
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import kaldiio
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xmodal.atomic import write_lines_atomic, write_text_atomic
+from xmodal.data.datadir import byte_order, read_table, sorted_keys, spk2utt_to_utt2spk, write_table
+from xmodal.data.validate import line_numbers
+from xmodal.models.audio_trunk import audio_output_steps
+from xmodal.models.two_stream import TwoStreamModel
+
+HEADS = ("identity", "content")
+SPEAKER_MEANS = "spk_xvector"
+DONE_MARKER = ".done"
+# Smallest input the audio trunk gives an output step for.
+MIN_FRAMES = next(t for t in itertools.count(1) if audio_output_steps(t) >= 1)
+
+
+class ExtractError(RuntimeError):
+    """Unusable features or settings, or job outputs that are missing or inconsistent."""
+
+
+@dataclass
+class ExtractConfig:
+    """How utterances are cut and batched (see the module docstring)."""
+
+    crop_frames: int = 0            # 0: embed the whole utterance
+    crop_hop: int = 0               # 0: crop_frames (crops do not overlap)
+    max_batch_frames: int = 8000    # equal-length inputs per forward pass, in frames in total
+    chunk_utts: int = 128           # utterances read ahead and grouped by length
+
+    def __post_init__(self) -> None:
+        if self.crop_frames != 0 and self.crop_frames < MIN_FRAMES or self.crop_hop < 0:
+            raise ExtractError(f"crop_frames must be 0 (whole utterance) or >= {MIN_FRAMES}, and "
+                               f"crop_hop >= 0; got {self.crop_frames} and {self.crop_hop}")
+        if self.max_batch_frames < 1 or self.chunk_utts < 1:
+            raise ExtractError("max_batch_frames and chunk_utts must be >= 1")
+
+    @property
+    def hop(self) -> int:
+        """Frames between crop starts."""
+        return self.crop_hop or self.crop_frames
+
+
+def repeat_pad(feats: np.ndarray, min_frames: int = MIN_FRAMES) -> np.ndarray:
+    """``feats`` tiled along time up to exactly ``min_frames`` frames; longer input unchanged."""
+    if len(feats) >= min_frames:
+        return feats
+    repeats = -(-min_frames // len(feats))
+    return np.tile(feats, (repeats, 1))[:min_frames]
+
+
+def crop_starts(n_frames: int, crop_frames: int, hop: int) -> list[int]:
+    """First frames of the crops of an ``n_frames`` utterance; ``[0]`` if it fits in one crop."""
+    if crop_frames <= 0 or n_frames <= crop_frames:
+        return [0]
+    starts = list(range(0, n_frames - crop_frames + 1, hop))
+    if starts[-1] + crop_frames < n_frames:
+        starts.append(n_frames - crop_frames)
+    return starts
+
+
+def utterance_inputs(feats: np.ndarray, config: ExtractConfig) -> list[np.ndarray]:
+    """The model inputs of one utterance: itself (repeat-padded if short) or its crops."""
+    feats = repeat_pad(feats)
+    if not config.crop_frames:
+        return [feats]
+    return [feats[s:s + config.crop_frames]
+            for s in crop_starts(len(feats), config.crop_frames, config.hop)]
+
+
+@torch.inference_mode()
+def embed_inputs(model: TwoStreamModel, inputs: list[np.ndarray], max_batch_frames: int = 8000,
+                 device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """Time-averaged ``identity`` and ``content`` vectors ``(len(inputs), D)`` of feature inputs.
+
+    Inputs of equal length are stacked into batches of at most ``max_batch_frames`` frames (at
+    least one input each). The model must be in eval mode.
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, feats in enumerate(inputs):
+        by_length.setdefault(len(feats), []).append(i)
+    out = {head: np.empty((len(inputs), model.cfg.embed_dim), np.float32) for head in HEADS}
+    for length, indices in by_length.items():
+        per_batch = max(1, max_batch_frames // length)
+        for start in range(0, len(indices), per_batch):
+            part = indices[start:start + per_batch]
+            batch = torch.from_numpy(np.stack([inputs[i] for i in part])).to(device)
+            steps = model.forward_audio(batch)
+            for head in HEADS:
+                out[head][part] = steps[head].mean(dim=-1).float().cpu().numpy()
+    return out
+
+
+def checked_features(key: str, feats: np.ndarray, where: str, n_mels: int) -> np.ndarray:
+    """``feats`` as float32 ``(T, n_mels)``; empty, wrongly shaped or non-finite input fails."""
+    feats = np.asarray(feats, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[0] == 0:
+        raise ExtractError(f"{where}: utterance '{key}' has an empty feature matrix "
+                           f"(shape {feats.shape})")
+    if feats.shape[1] != n_mels:
+        raise ExtractError(f"{where}: utterance '{key}' has {feats.shape[1]} feature bins; the "
+                           f"model expects {n_mels}")
+    if not np.isfinite(feats).all():
+        frame = int(np.argwhere(~np.isfinite(feats))[0][0])
+        raise ExtractError(f"{where}: utterance '{key}' has NaN or inf features (first at "
+                           f"frame {frame})")
+    return feats
+
+
+def utterance_list(data_dir: str | os.PathLike) -> list[str]:
+    """The utterances of a data dir: the keys of utt2spk, else of wav.scp, else of feats.scp."""
+    for name in ("utt2spk", "wav.scp", "feats.scp"):
+        path = Path(data_dir) / name
+        if path.is_file():
+            return list(read_table(path))
+    raise ExtractError(f"{data_dir}: no utt2spk, wav.scp or feats.scp lists its utterances")
+
+
+@dataclass(frozen=True)
+class EmbeddingFiles:
+    """Output names: ``identity.J.ark`` etc. for job J; ``identity.ark`` etc. without a job."""
+
+    out_dir: Path
+    job: int | None = None
+
+    def _path(self, stem: str, ext: str = "") -> Path:
+        return self.out_dir / (stem + ("" if self.job is None else f".{self.job}") + ext)
+
+    def ark(self, stem: str) -> Path:
+        """The ark of ``stem`` (a head name or ``spk_xvector``)."""
+        return self._path(stem, ".ark")
+
+    def scp(self, stem: str) -> Path:
+        """The scp of ``stem``."""
+        return self._path(stem, ".scp")
+
+    @property
+    def padded(self) -> Path:
+        """``<utt> <frames>`` of repeat-padded utterances; a job's completion mark."""
+        return self._path("padded")
+
+    def completion_files(self) -> list[Path]:
+        """Files a finished run has left, the completion mark first."""
+        return [self.padded, *(self.scp(head) for head in HEADS)]
+
+    def all_files(self) -> list[Path]:
+        """Every file of the run, so a rerun can clear them first."""
+        return self.completion_files() + [self.ark(head) for head in HEADS]
+
+
+@contextlib.contextmanager
+def vector_writer(ark: Path, scp: Path) -> Iterator[Callable[[str, np.ndarray], None]]:
+    """Yield ``write(key, vector)``; on success the ark and scp appear under their final names.
+
+    Both are written under temporary names; the scp (rewritten to point at the final ark) is
+    renamed last, so a killed writer never leaves a pair that looks complete.
+    """
+    tmp_ark, tmp_scp = (path.with_name(f".{path.name}.tmp") for path in (ark, scp))
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+            yield lambda key, vector: writer(key, np.asarray(vector, dtype=np.float32))
+        lines = []
+        for line in tmp_scp.read_text(encoding="utf-8").splitlines():
+            key, _, location = line.partition(" ")
+            lines.append(f"{key} {ark}:{location.rsplit(':', 1)[1]}")
+        os.replace(tmp_ark, ark)
+        write_lines_atomic(scp, lines)
+    finally:
+        tmp_ark.unlink(missing_ok=True)
+        tmp_scp.unlink(missing_ok=True)
+
+
+def is_done(out_dir: str | os.PathLike) -> bool:
+    """Whether the embeddings of ``out_dir`` are complete (merged and checked)."""
+    return (Path(out_dir) / DONE_MARKER).is_file()
+
+
+@dataclass
+class ExtractStats:
+    """What one extraction run did."""
+
+    n_utts: int
+    padded: dict[str, str]          # utterance -> original number of frames
+    n_speakers: int | None = None   # speaker means written (single run with speakers)
+
+    def lines(self) -> list[str]:
+        """Human-readable summary."""
+        out = [f"{self.n_utts} utterances embedded, {len(self.padded)} repeat-padded to "
+               f"{MIN_FRAMES} frames (shorter than the receptive field)"]
+        if self.padded:
+            out.append(f"padded: {' '.join(list(self.padded)[:5])}"
+                       f"{' ...' if len(self.padded) > 5 else ''} (list in padded)")
+        if self.n_speakers is not None:
+            out.append(f"{self.n_speakers} speaker mean vectors ({SPEAKER_MEANS}.scp)")
+        return out
+
+
+def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
+                       out_dir: str | os.PathLike, job: int | None = None,
+                       data_dir: str | os.PathLike | None = None,
+                       config: ExtractConfig | None = None,
+                       device: str | torch.device = "cpu") -> ExtractStats:
+    """Embed the utterances of ``feats_dir/feats.scp`` into ``out_dir``.
+
+    ``data_dir`` (e.g. one part of a split of the dump dir) restricts the run to its
+    utterances, each of which must have features. With ``job`` the run writes job files for
+    ``merge_embeddings``; without, it writes the final files, speaker means and ``.done``.
+    """
+    config = config or ExtractConfig()
+    feats_scp = Path(feats_dir) / "feats.scp"
+    feats_table = read_table(feats_scp)
+    keys = utterance_list(data_dir) if data_dir is not None else list(feats_table)
+    missing = [key for key in keys if key not in feats_table]
+    if missing:
+        raise ExtractError(f"{len(missing)} utterance(s) of {data_dir} have no features in "
+                           f"{feats_scp}, e.g. {', '.join(missing[:3])} (split the dump dir, "
+                           "not the source data dir)")
+    lines = line_numbers(feats_table)
+    out_dir = Path(out_dir)
+    files = EmbeddingFiles(out_dir, job)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Earlier output of this run, and the set's completion mark, no longer count.
+    (out_dir / DONE_MARKER).unlink(missing_ok=True)
+    for path in files.all_files():
+        path.unlink(missing_ok=True)
+    loader = kaldiio.load_scp(str(feats_scp))
+    padded: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        writers = {head: stack.enter_context(vector_writer(files.ark(head), files.scp(head)))
+                   for head in HEADS}
+        progress = tqdm(total=len(keys), desc=f"extract{'' if job is None else f' job {job}'}",
+                        unit="utt", file=sys.stderr, mininterval=1.0)
+        for start in range(0, len(keys), config.chunk_utts):
+            chunk = keys[start:start + config.chunk_utts]
+            inputs, owners = [], []
+            for i, key in enumerate(chunk):
+                where = f"{feats_scp}:{lines[key]}"
+                try:
+                    raw = loader[key]
+                except (OSError, ValueError) as err:
+                    raise ExtractError(f"{where}: cannot read features of '{key}': {err}") from None
+                feats = checked_features(key, raw, where, model.cfg.n_mels)
+                if len(feats) < MIN_FRAMES:
+                    padded[key] = str(len(feats))
+                pieces = utterance_inputs(feats, config)
+                inputs += pieces
+                owners += [i] * len(pieces)
+            vectors = embed_inputs(model, inputs, config.max_batch_frames, device)
+            owners_array = np.asarray(owners)
+            for i, key in enumerate(chunk):
+                for head in HEADS:
+                    writers[head](key, vectors[head][owners_array == i].mean(axis=0))
+            progress.update(len(chunk))
+        progress.close()
+    write_table(files.padded, padded)
+    stats = ExtractStats(len(keys), padded)
+    if job is None:
+        stats.n_speakers = finish_set(out_dir, data_dir if data_dir is not None else feats_dir)
+    return stats
+
+
+def speaker_means(out_dir: str | os.PathLike, utt2spk: dict[str, str], where: str) -> int:
+    """Write ``spk_xvector.ark/scp``: per speaker, the mean of its identity vectors.
+
+    Means are of the raw (not length-normalised) vectors. Returns the number of speakers.
+    """
+    files = EmbeddingFiles(Path(out_dir))
+    sums: dict[str, np.ndarray] = {}
+    counts: Counter = Counter()
+    for key, vector in kaldiio.load_scp_sequential(str(files.scp("identity"))):
+        if key not in utt2spk:
+            raise ExtractError(f"{where}: utterance '{key}' has no speaker")
+        speaker = utt2spk[key]
+        sums[speaker] = sums.get(speaker, 0.0) + vector.astype(np.float64)
+        counts[speaker] += 1
+    with vector_writer(files.ark(SPEAKER_MEANS), files.scp(SPEAKER_MEANS)) as write:
+        for speaker in sorted_keys(sums):
+            write(speaker, sums[speaker] / counts[speaker])
+    return len(sums)
+
+
+def finish_set(out_dir: str | os.PathLike, speakers_dir: str | os.PathLike) -> int | None:
+    """Speaker means (if ``speakers_dir`` has utt2spk or spk2utt), then ``.done``.
+
+    Returns the number of speakers, or ``None`` when the speakers are unknown.
+    """
+    utt2spk, spk2utt = Path(speakers_dir) / "utt2spk", Path(speakers_dir) / "spk2utt"
+    n_speakers = None
+    if utt2spk.is_file():
+        n_speakers = speaker_means(out_dir, read_table(utt2spk), str(utt2spk))
+    elif spk2utt.is_file():
+        n_speakers = speaker_means(out_dir, spk2utt_to_utt2spk(read_table(spk2utt), str(spk2utt)),
+                                   str(spk2utt))
+    write_text_atomic(Path(out_dir) / DONE_MARKER, "")
+    return n_speakers
+
+
+def _job_tables(jobs: list[EmbeddingFiles]) -> dict[str, int]:
+    """Utterance -> job that embedded it; both heads' scps must list the same utterances."""
+    owner: dict[str, int] = {}
+    for job in jobs:
+        identity = read_table(job.scp("identity"))
+        if list(read_table(job.scp("content"))) != list(identity):
+            raise ExtractError(f"{job.scp('content')}: utterances differ from "
+                               f"{job.scp('identity')}")
+        for key in identity:
+            if key in owner:
+                raise ExtractError(f"{job.scp('identity')}: utterance '{key}' was also embedded "
+                                   f"by job {owner[key]}")
+            owner[key] = job.job
+    return owner
+
+
+def merge_embeddings(out_dir: str | os.PathLike, num_jobs: int,
+                     data_dir: str | os.PathLike) -> ExtractStats:
+    """Merge extraction jobs ``1..num_jobs`` of ``out_dir``; check them against ``data_dir``.
+
+    Fails (``ExtractError``) if a job's files are missing, or the embedded utterances are not
+    exactly those of ``data_dir`` (the message counts them and names a few missing ones).
+    Writes ``identity/content.{ark,scp}`` (sorted keys), ``padded``, the speaker means and,
+    last, ``.done``.
+    """
+    out_dir = Path(out_dir)
+    if num_jobs < 1:
+        raise ExtractError(f"--num-jobs must be >= 1, got {num_jobs}")
+    jobs = [EmbeddingFiles(out_dir, job) for job in range(1, num_jobs + 1)]
+    for job in jobs:
+        for path in job.completion_files():
+            if not path.is_file():
+                raise ExtractError(f"extract job {job.job} did not complete: {path} is missing "
+                                   f"(see {out_dir}/log/extract.{job.job}.log)")
+    owner = _job_tables(jobs)
+    expected = utterance_list(data_dir)
+    missing = [key for key in expected if key not in owner]
+    if missing:
+        raise ExtractError(
+            f"{out_dir}: {len(owner)} utterances embedded, {len(expected)} expected from "
+            f"{data_dir}; {len(missing)} missing, e.g. {', '.join(missing[:5])} (were the "
+            f"jobs run on {data_dir}/split{num_jobs}?)")
+    foreign = sorted_keys(set(owner) - set(expected))
+    if foreign:
+        raise ExtractError(f"{out_dir}: utterance '{foreign[0]}' is not in {data_dir}; stale "
+                           "output of another set?")
+    (out_dir / DONE_MARKER).unlink(missing_ok=True)
+    merged = EmbeddingFiles(out_dir)
+    for head in HEADS:
+        # Each job's scp is sorted: a streaming merge keeps memory flat for any set size.
+        streams = [kaldiio.load_scp_sequential(str(job.scp(head))) for job in jobs]
+        try:
+            with vector_writer(merged.ark(head), merged.scp(head)) as write:
+                for key, vector in heapq.merge(*streams, key=lambda kv: byte_order(kv[0])):
+                    write(key, vector)
+        except (OSError, ValueError) as err:
+            raise ExtractError(f"{out_dir}: cannot read the {head} vectors of a job: "
+                               f"{err}") from None
+    padded: dict[str, str] = {}
+    for job in jobs:
+        padded.update(read_table(job.padded))
+    write_table(merged.padded, padded)
+    return ExtractStats(len(owner), padded, finish_set(out_dir, data_dir))
