@@ -78,6 +78,7 @@ class Identity:
     age: float
     accent: str
     topic: int
+    traits: tuple[float, ...]  # latents shared by voice and face
     voice: VoiceParams
     face: FaceParams
 
@@ -114,8 +115,11 @@ def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
     age = float(rng.uniform(20.0, 75.0))
     accent = ACCENTS[rng.integers(len(ACCENTS))]
     topic = int(rng.integers(len(TOPIC_NAMES)))
+    traits = rng.standard_normal(4)
     return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic,
-                    sample_voice(rng, gender, age, accent), sample_face(rng, gender, age))
+                    tuple(round(float(t), 4) for t in traits),
+                    sample_voice(rng, gender, age, accent, traits),
+                    sample_face(rng, gender, age, accent, traits))
 
 
 def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJob]]:
@@ -186,6 +190,7 @@ def generate_track(job: TrackJob) -> TrackResult:
 
     factors = {"utt": track.key, "pool": track.pool, "spk": ident.spk, "gender": ident.gender,
                "age": round(ident.age, 1), "accent": ident.accent,
+               **{f"trait{i}": t for i, t in enumerate(ident.traits)},
                "topic": TOPIC_NAMES[ident.topic], "style": style.name, "ytid": track.ytid,
                **_flatten("voice", ident.voice), **_flatten("channel", job.video.channel),
                **_flatten("scene", job.video.scene)}

@@ -62,12 +62,25 @@ def _rgb(h: float, s: float, v: float) -> RGB:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def sample_face(rng: np.random.Generator, gender: str, age: float) -> FaceParams:
-    """A face for a person of ``gender`` ('m'/'f') and ``age``; older faces grey and wrinkle."""
+# Mean skin tone (HSV value) by accent: appearance and accent correlate, as in real people.
+_ACCENT_SKIN = {"en-us": 0.78, "en": 0.86, "en-gb-x-rp": 0.9, "en-gb-scotland": 0.92,
+                "en-gb-x-gbclan": 0.84, "en-gb-x-gbcwmd": 0.8, "en-029": 0.6}
+
+
+def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
+                traits: np.ndarray) -> FaceParams:
+    """A face for a person of ``gender`` ('m'/'f'), ``age`` and ``accent``.
+
+    Older faces grey and wrinkle. The 4 ``traits`` shared with the voice set hair lightness
+    (voice pitch), head width (vocal-tract length), eye spacing (speaking rate) and brows
+    and glasses (timbre), each with face-only noise.
+    """
+    t0, t1, t2, t3 = (float(t) for t in traits)
     old = float(np.clip((age - 40.0) / 35.0, 0.0, 1.0))
     # Skin tones from light to dark, kept above the mouth-interior darkness.
-    skin = _rgb(rng.uniform(0.03, 0.09), rng.uniform(0.25, 0.55), rng.uniform(0.55, 0.97))
-    hair_v = rng.choice([0.12, 0.25, 0.4, 0.6, 0.8])
+    tone = np.clip(_ACCENT_SKIN.get(accent, 0.8) + rng.normal(0, 0.06), 0.55, 0.97)
+    skin = _rgb(rng.uniform(0.03, 0.09), rng.uniform(0.25, 0.55), tone)
+    hair_v = float(np.clip(0.45 + 0.2 * t0 + rng.normal(0, 0.07), 0.1, 0.85))
     hair = _rgb(rng.uniform(0.02, 0.1), rng.uniform(0.3, 0.8) * (1 - old), hair_v)
     grey = int(200 * old * rng.uniform(0.5, 1.0))
     hair = tuple(int(c + (grey - c) * old) if grey else c for c in hair)
@@ -77,19 +90,21 @@ def sample_face(rng: np.random.Generator, gender: str, age: float) -> FaceParams
         style = int(rng.choice([0, 0, 2, 3] if old > 0.4 else [0, 0, 3, 1]))
     return FaceParams(
         skin=skin, hair=hair, hair_style=style,
-        face_width=float(rng.uniform(0.24, 0.3) * (0.95 if gender == "f" else 1.0)),
+        face_width=float(np.clip(0.27 + 0.018 * t1 + rng.normal(0, 0.006), 0.22, 0.32)
+                         * (0.95 if gender == "f" else 1.0)),
         face_height=float(rng.uniform(0.34, 0.38)),
-        eye_spacing=float(rng.uniform(0.18, 0.24)),
+        eye_spacing=float(np.clip(0.21 + 0.014 * t2 + rng.normal(0, 0.005), 0.17, 0.25)),
         eye_size=float(rng.uniform(0.038, 0.055)),
         iris=_rgb(rng.uniform(0.05, 0.65), rng.uniform(0.4, 0.9), rng.uniform(0.25, 0.6)),
-        brow_thickness=float(rng.uniform(0.008, 0.02) * (1.3 if gender == "m" else 0.8)),
+        brow_thickness=float(np.clip(0.014 + 0.004 * t3 + rng.normal(0, 0.0015), 0.006, 0.024)
+                             * (1.3 if gender == "m" else 0.8)),
         brow_tilt=float(rng.uniform(-0.2, 0.2)),
         nose_length=float(rng.uniform(0.08, 0.13)),
         lip=_rgb(rng.uniform(-0.03, 0.02), rng.uniform(0.35, 0.6), rng.uniform(0.6, 0.85)),
         lip_thickness=float(rng.uniform(0.012, 0.024) * (1.2 if gender == "f" else 1.0)),
         mouth_width=float(rng.uniform(0.075, 0.1)),
         mouth_y=float(rng.uniform(0.725, 0.75)),
-        glasses=bool(rng.random() < 0.25),
+        glasses=bool(t3 + rng.normal(0, 0.5) > 1.0),
         beard=bool(gender == "m" and rng.random() < 0.3),
         wrinkles=bool(age > 55),
     )

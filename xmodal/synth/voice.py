@@ -65,19 +65,28 @@ class Speech:
     words: list[tuple[float, float, str]]
 
 
-def sample_voice(rng: np.random.Generator, gender: str, age: float, accent: str) -> VoiceParams:
-    """A voice for a person of ``gender`` ('m'/'f'), ``age`` (years) and ``accent``."""
+def sample_voice(rng: np.random.Generator, gender: str, age: float, accent: str,
+                 traits: np.ndarray) -> VoiceParams:
+    """A voice for a person of ``gender`` ('m'/'f'), ``age`` (years), ``accent``.
+
+    ``traits`` (4 standard-normal latents shared with the face, see ``sample_face``) set the
+    voice's pitch, vocal-tract length, rate and timbre, each with voice-only noise: a face
+    tells something, never everything, about its voice.
+    """
     variants = MALE_VARIANTS if gender == "m" else FEMALE_VARIANTS
     old = max(0.0, (age - 45.0) / 30.0)  # 0 up to 45 years, 1 at 75
     formant_mu = 1.0 if gender == "m" else 1.06
+    t0, t1, t2, t3 = (float(t) for t in traits)
+    # The speaker variant is the voice's strongest cue; tie its choice partly to a trait.
+    pick = 0.5 * (1.0 + math.erf((0.7 * t3 + 0.7 * rng.standard_normal()) / math.sqrt(2)))
     return VoiceParams(
         accent=accent,
-        variant=variants[rng.integers(len(variants))],
-        pitch=float(np.clip(rng.normal(50 - 10 * old, 12), 10, 90)),
+        variant=variants[min(len(variants) - 1, int(pick * len(variants)))],
+        pitch=float(np.clip(50 - 10 * old + 10 * t0 + rng.normal(0, 5), 10, 90)),
         pitch_range=float(np.clip(rng.normal(55 - 10 * old, 14), 15, 95)),
-        rate=float(np.clip(rng.normal(170 - 20 * old, 15), 125, 215)),
-        formant=float(np.clip(rng.normal(formant_mu, 0.04), 0.88, 1.14)),
-        tilt_db=float(rng.uniform(-6.0, 6.0)),
+        rate=float(np.clip(170 - 20 * old + 12 * t2 + rng.normal(0, 6), 125, 215)),
+        formant=float(np.clip(formant_mu + 0.035 * t1 + rng.normal(0, 0.012), 0.88, 1.14)),
+        tilt_db=float(np.clip(3.0 * t3 + rng.normal(0, 1.5), -6.0, 6.0)),
     )
 
 
