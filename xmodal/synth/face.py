@@ -9,6 +9,7 @@ then moves the whole crop by a small smooth random motion, as a face tracker's c
 from __future__ import annotations
 
 import colorsys
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +40,7 @@ class FaceParams:
     glasses: bool
     beard: bool
     wrinkles: bool
+    shirt: RGB
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,16 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
     """A face for a person of ``gender`` ('m'/'f'), ``age`` and ``accent``.
 
     Older faces grey and wrinkle. The 4 ``traits`` shared with the voice set hair lightness
-    (voice pitch), head width (vocal-tract length), eye spacing (speaking rate) and brows
-    and glasses (timbre), each with face-only noise.
+    (voice pitch), head size (vocal-tract length), eye spacing and shirt colour (speaking
+    rate) and brows and glasses (timbre), each with face-only noise. The effects are sized
+    to be visible in a 48-pixel crop.
     """
     t0, t1, t2, t3 = (float(t) for t in traits)
     old = float(np.clip((age - 40.0) / 35.0, 0.0, 1.0))
     # Skin tones from light to dark, kept above the mouth-interior darkness.
     tone = np.clip(_ACCENT_SKIN.get(accent, 0.8) + rng.normal(0, 0.06), 0.55, 0.97)
     skin = _rgb(rng.uniform(0.03, 0.09), rng.uniform(0.25, 0.55), tone)
-    hair_v = float(np.clip(0.45 + 0.2 * t0 + rng.normal(0, 0.07), 0.1, 0.85))
+    hair_v = float(np.clip(0.45 + 0.25 * t0 + rng.normal(0, 0.07), 0.1, 0.9))
     hair = _rgb(rng.uniform(0.02, 0.1), rng.uniform(0.3, 0.8) * (1 - old), hair_v)
     grey = int(200 * old * rng.uniform(0.5, 1.0))
     hair = tuple(int(c + (grey - c) * old) if grey else c for c in hair)
@@ -88,15 +91,16 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
         style = int(rng.choice([1, 1, 3, 0]))
     else:
         style = int(rng.choice([0, 0, 2, 3] if old > 0.4 else [0, 0, 3, 1]))
+    width = float(np.clip(0.27 + 0.03 * t1 + rng.normal(0, 0.008), 0.2, 0.34)
+                  * (0.95 if gender == "f" else 1.0))
     return FaceParams(
         skin=skin, hair=hair, hair_style=style,
-        face_width=float(np.clip(0.27 + 0.018 * t1 + rng.normal(0, 0.006), 0.22, 0.32)
-                         * (0.95 if gender == "f" else 1.0)),
-        face_height=float(rng.uniform(0.34, 0.38)),
-        eye_spacing=float(np.clip(0.21 + 0.014 * t2 + rng.normal(0, 0.005), 0.17, 0.25)),
+        face_width=width,
+        face_height=float(np.clip(0.36 + 0.012 * t1 + rng.normal(0, 0.006), 0.33, 0.39)),
+        eye_spacing=float(np.clip(0.21 + 0.02 * t2 + rng.normal(0, 0.006), 0.16, 0.8 * width)),
         eye_size=float(rng.uniform(0.038, 0.055)),
         iris=_rgb(rng.uniform(0.05, 0.65), rng.uniform(0.4, 0.9), rng.uniform(0.25, 0.6)),
-        brow_thickness=float(np.clip(0.014 + 0.004 * t3 + rng.normal(0, 0.0015), 0.006, 0.024)
+        brow_thickness=float(np.clip(0.015 + 0.006 * t3 + rng.normal(0, 0.0015), 0.006, 0.03)
                              * (1.3 if gender == "m" else 0.8)),
         brow_tilt=float(rng.uniform(-0.2, 0.2)),
         nose_length=float(rng.uniform(0.08, 0.13)),
@@ -107,6 +111,8 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
         glasses=bool(t3 + rng.normal(0, 0.5) > 1.0),
         beard=bool(gender == "m" and rng.random() < 0.3),
         wrinkles=bool(age > 55),
+        shirt=_rgb(0.85 * 0.5 * (1.0 + math.erf((t2 + rng.normal(0, 0.3)) / math.sqrt(2))),
+                   0.65, 0.6),
     )
 
 
@@ -169,7 +175,7 @@ def _draw_static(face: FaceParams, scene: SceneParams, px: int) -> np.ndarray:
         c.poly([(0.5 - fw * 1.25, 0.3), (0.5 + fw * 1.25, 0.3), (0.5 + fw * 1.35, 0.95),
                 (0.5 - fw * 1.35, 0.95)], face.hair)
         c.ellipse(0.5, 0.32, fw * 1.25, fh * 0.6, face.hair)
-    c.poly([(0.1, 1.0), (0.25, 0.9), (0.75, 0.9), (0.9, 1.0)], _shade(scene.background2, 0.6))
+    c.poly([(0.1, 1.0), (0.25, 0.9), (0.75, 0.9), (0.9, 1.0)], face.shirt)
     c.poly([(0.5 - 0.11, 0.75), (0.5 + 0.11, 0.75), (0.5 + 0.13, 0.97), (0.5 - 0.13, 0.97)],
            _shade(face.skin, 0.85))
     for side in (-1, 1):
