@@ -7,5 +7,5 @@ set -euo pipefail
   --local-data-opts "--nj 2" \
   --dump-config conf/dump.yaml \
   --finetune-subsets "10 20 all" \
-  --ssl-eval-batches 200 \
+  --ssl-eval-batches 100 \
   "$@"
