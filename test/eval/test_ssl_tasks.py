@@ -77,19 +77,30 @@ def test_cli_reports_a_missing_model(tiny_dump: Path, tmp_path: Path):
     assert proc.returncode == 1 and "config.yaml" in proc.stderr
 
 
-def test_track_eer_separates_a_speaker_aware_model(tiny_dump: Path):
+def test_track_eer_known_answers(tiny_dump: Path):
+    import kaldiio
+    from xmodal.data.datadir import read_table
+
+    utt2spk = read_table(tiny_dump / "ssl_test" / "utt2spk")
+    feats = kaldiio.load_scp(str(tiny_dump / "ssl_test" / "feats.scp"))
+    speakers = sorted(set(utt2spk.values()))
+    # Each utterance's features identify it; the oracle looks its speaker up.
+    speaker_of = {round(float(feats[k].sum()), 2): speakers.index(s) for k, s in utt2spk.items()}
+
     class SpeakerOracle(nn.Module):
-        """Identity = the log-mel spectrum (a crude but real speaker cue); content = noise."""
+        """Identity = one-hot of the true speaker; content = a constant."""
 
         def __init__(self):
             super().__init__()
             self.dummy = nn.Parameter(torch.zeros(1))
 
         def forward_audio(self, feats):
-            spectrum = (feats - feats.mean()).transpose(1, 2)  # (1, 40, T)
-            return {"identity": spectrum, "content": torch.randn_like(spectrum)}
+            spk = speaker_of[round(float(feats.sum()), 2)]
+            identity = torch.zeros(1, len(speakers), 3)
+            identity[0, spk] = 1.0
+            return {"identity": identity, "content": torch.ones(1, len(speakers), 3)}
 
-    torch.manual_seed(0)
     r = track_verification_eer(SpeakerOracle(), tiny_dump / "ssl_test")
-    assert r["track_pairs"] >= r["track_target_pairs"] > 0
-    assert 0.0 <= r["track_eer_identity"] < 50.0
+    assert r["track_pairs"] > r["track_target_pairs"] > 0
+    assert r["track_eer_identity"] == 0.0
+    assert r["track_eer_content"] == 50.0  # every pair scores the same
