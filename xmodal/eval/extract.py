@@ -34,16 +34,16 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import kaldiio
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from xmodal.atomic import write_lines_atomic, write_text_atomic
+from xmodal.atomic import write_text_atomic
 from xmodal.data.datadir import byte_order, read_table, sorted_keys, spk2utt_to_utt2spk, write_table
 from xmodal.data.validate import line_numbers
+from xmodal.data.vector_ark import vector_writer
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import TwoStreamModel
 
@@ -185,28 +185,6 @@ class EmbeddingFiles:
     def all_files(self) -> list[Path]:
         """Every file of the run, so a rerun can clear them first."""
         return self.completion_files() + [self.ark(head) for head in HEADS]
-
-
-@contextlib.contextmanager
-def vector_writer(ark: Path, scp: Path) -> Iterator[Callable[[str, np.ndarray], None]]:
-    """Yield ``write(key, vector)``; on success the ark and scp appear under their final names.
-
-    Both are written under temporary names; the scp (rewritten to point at the final ark) is
-    renamed last, so a killed writer never leaves a pair that looks complete.
-    """
-    tmp_ark, tmp_scp = (path.with_name(f".{path.name}.tmp") for path in (ark, scp))
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            yield lambda key, vector: writer(key, np.asarray(vector, dtype=np.float32))
-        lines = []
-        for line in tmp_scp.read_text(encoding="utf-8").splitlines():
-            key, _, location = line.partition(" ")
-            lines.append(f"{key} {ark}:{location.rsplit(':', 1)[1]}")
-        os.replace(tmp_ark, ark)
-        write_lines_atomic(scp, lines)
-    finally:
-        tmp_ark.unlink(missing_ok=True)
-        tmp_scp.unlink(missing_ok=True)
 
 
 def is_done(out_dir: str | os.PathLike) -> bool:

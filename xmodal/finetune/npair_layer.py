@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from xmodal.atomic import atomic_path, write_lines_atomic, write_text_atomic
+from xmodal.atomic import write_text_atomic
 from xmodal.config import save_config
 from xmodal.data.datadir import read_table
+from xmodal.data.vector_ark import vector_writer
 from xmodal.eval.scoring import l2_normalise, load_embeddings
 from xmodal.losses.npair import NPairLoss
 from xmodal.train.checkpoint import load_checkpoint, save_checkpoint
@@ -188,26 +189,10 @@ def load_layer(path: PathLike) -> nn.Linear:
 
 def write_embeddings(keys: Sequence[str], matrix: np.ndarray, ark: PathLike,
                      scp: PathLike) -> None:
-    """Write float32 vectors as a kaldiio ark/scp pair; the ark first, each renamed into place.
-
-    The scp is re-pointed from the temporary ark name to the final one; an old scp is removed
-    first, so no scp ever points into an ark it was not written with.
-    """
-    ark, scp = Path(ark), Path(scp)
-    scp.unlink(missing_ok=True)
-    with atomic_path(ark) as tmp_ark:
-        tmp_scp = tmp_ark.with_name(tmp_ark.name + ".scp")
-        try:
-            with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-                for key, vector in zip(keys, matrix):
-                    writer(key, np.asarray(vector, dtype=np.float32))
-            lines = []
-            for line in tmp_scp.read_text(encoding="utf-8").splitlines():
-                key, _, location = line.partition(" ")
-                lines.append(f"{key} {ark}:{location.rsplit(':', 1)[1]}")
-        finally:
-            tmp_scp.unlink(missing_ok=True)
-    write_lines_atomic(scp, lines)
+    """Write the rows of ``matrix`` as float32 vectors to a Kaldi ark/scp pair, atomically."""
+    with vector_writer(Path(ark), Path(scp)) as write:
+        for key, vector in zip(keys, matrix):
+            write(key, vector)
 
 
 @torch.no_grad()
