@@ -151,8 +151,9 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   done
   for n in $finetune_subsets; do
     sup=$expdir/supervised_spk_dev_$n
-    $train_cmd $sup/train.log python -m xmodal.bin.train_supervised --config $supervised_config \
-      --feats-dir $dumpdir/spk_dev --utt2spk data/spk_dev_$n/utt2spk --output-dir $sup
+    [ -f $sup/model.pt ] || $train_cmd $sup/train.log python -m xmodal.bin.train_supervised \
+      --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk data/spk_dev_$n/utt2spk \
+      --output-dir $sup
     for x in ssl_train spk_test; do extract $sup $x; done
     score $sup/emb $sup/scores
   done
@@ -160,6 +161,8 @@ fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log "stage 8: content probe and report"
+  # The probe needs transcripts: the synthetic corpus has them, the VoxCeleb downloads do not.
+  [ -f $dumpdir/ssl_train/text ] || { log "  no $dumpdir/ssl_train/text: content probe skipped"; probe_tags=""; }
   for tag in $probe_tags; do
     [ -f $expdir/$tag/probe.json ] && continue
     python -m xmodal.bin.probe_content --exp-dir $expdir/$tag --train-dir $dumpdir/ssl_train \
