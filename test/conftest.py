@@ -23,6 +23,17 @@ def make_corpus(root: Path, *extra: str, nj: int = 2) -> Path:
     return root
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test with one intra-op torch thread (restored afterwards)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def corpus_factory():
     """``make_corpus`` for tests that need a variant of the tiny corpus."""

@@ -23,13 +23,8 @@ TINY_MODEL = ModelConfig(width=0.125, face_size=32, embed_dim=32, head_hidden=32
 N_UNITS, DIM = 8, 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is much faster than several on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread is much faster than several on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_unit_error_rate_known_cases():

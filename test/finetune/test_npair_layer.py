@@ -59,13 +59,8 @@ def all_pairs_eer(matrix: np.ndarray, keys: list[str]) -> float:
     return compute_eer((x @ x.T)[i, j], labels)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save (badly on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread is much faster than several on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -27,13 +27,8 @@ TINY = SupervisedConfig(model=TINY_MODEL, crop_frames=64, batch_size=4, steps_pe
                         epochs=2, lr=0.05, num_workers=0, seed=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save (badly on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread is much faster than several on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
