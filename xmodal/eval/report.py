@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
+from xmodal.eval.scoring import read_score_file  # noqa: E402
 
 # Paper numbers (Nagrani et al. 2020, VoxCeleb2 / VoxCeleb1), percent.
 # Table 2: (tag, embedding) -> (content N-way acc, identity B-way acc, track EER).
@@ -77,10 +78,6 @@ def table2(exp: Path, tags: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _metrics(path: Path) -> dict | None:
-    return _load(path)
-
-
 def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
     """Verification of the self-supervised identity embeddings, no labels at all."""
     head = " | ".join(f"{t} EER % | {t} minDCF(0.01) | {t} minDCF(0.05)" for t in trials)
@@ -88,7 +85,7 @@ def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
     for tag in tags:
         cells = []
         for t in trials:
-            m = _metrics(exp / tag / "scores" / f"{t}.metrics.json")
+            m = _load(exp / tag / "scores" / f"{t}.metrics.json")
             paper = _paper(PAPER_TABLE3.get(tag)) if t == trials[0] else ""
             cells += (["-", "-", "-"] if m is None else
                       [f"{m['eer']:.2f}{paper}", f"{m['mindcf_p0.01']:.3f}",
@@ -107,7 +104,7 @@ def table4(exp: Path, finetune_tags: list[str], subsets: list[str], trial: str) 
     for tag, where in rows:
         cells = []
         for n in subsets:
-            m = _metrics(where(n) / f"{trial}.metrics.json")
+            m = _load(where(n) / f"{trial}.metrics.json")
             paper_row = PAPER_TABLE4.get(tag)
             paper = (_paper(paper_row[PAPER_TABLE4_SUBSETS.index(n)])
                      if paper_row and n in PAPER_TABLE4_SUBSETS else "")
@@ -153,14 +150,6 @@ def plot_curves(train_log: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def _scores(path: Path):
-    import numpy as np
-
-    rows = [line.split() for line in path.read_text().splitlines()]
-    return (np.array([float(r[2]) for r in rows]),
-            np.array([r[3] == "target" for r in rows]))
-
-
 def git_commit() -> str:
     """The commit the code ran from (with '+dirty' if the work tree had changes)."""
     try:
@@ -181,16 +170,16 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
     for tag in tags:
         path = exp / tag / "scores" / f"{trial}.scores"
         if path.exists():
-            systems[NAMES.get(tag, tag)] = _scores(path)
+            systems[NAMES.get(tag, tag)] = read_score_file(path)
         if (exp / tag / "train_log.jsonl").exists():
             plot_curves(exp / tag / "train_log.jsonl", exp / tag / "curves.png")
     for tag in finetune_tags:
         path = exp / tag / "finetune" / f"spk_dev_{subsets[-1]}" / "scores" / f"{trial}.scores"
         if path.exists():
-            systems[f"{NAMES.get(tag, tag)} + FC ({subsets[-1]} spk)"] = _scores(path)
+            systems[f"{NAMES.get(tag, tag)} + FC ({subsets[-1]} spk)"] = read_score_file(path)
     path = exp / f"supervised_spk_dev_{subsets[-1]}" / "scores" / f"{trial}.scores"
     if path.exists():
-        systems[f"Fully supervised ({subsets[-1]} spk)"] = _scores(path)
+        systems[f"Fully supervised ({subsets[-1]} spk)"] = read_score_file(path)
     if systems:
         plot_det(systems, exp / "det.png")
     configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags)
