@@ -10,21 +10,31 @@ python=${PYTHON:-python3}
 # Pinned for this machine's local wheels; setup.py keeps ranges for users.
 torch_pins="torch==2.14.1 torchaudio==2.11.0"
 
+# program:Debian package. Slurm and MUNGE are for the slurm backend's test, which starts its
+# own single-node cluster (the daemons live in sbin, which a non-root PATH may lack).
+programs="espeak-ng:espeak-ng ffmpeg:ffmpeg sox:sox munged:munge slurmctld:slurmctld
+  slurmd:slurmd sbatch:slurm-client"
+have() {
+  command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]
+}
+missing_programs() {
+  local cmd_pkg
+  for cmd_pkg in $programs; do
+    have "${cmd_pkg%%:*}" || echo "${cmd_pkg#*:}"
+  done
+}
+
 stamp_inputs() {
   cat "$root/setup.py" "$tools_dir/install.sh"
 }
 stamp=$venv/.xmodal-installed
 want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-   && command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && command -v sox >/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -z "$(missing_programs)" ]; then
   echo "install.sh: already set up ($venv)"
   exit 0
 fi
 
-missing=()
-for cmd_pkg in espeak-ng:espeak-ng ffmpeg:ffmpeg sox:sox; do
-  command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
-done
+mapfile -t missing < <(missing_programs)
 [ -e /usr/lib/x86_64-linux-gnu/libespeak-ng.so.1 ] || ldconfig -p | grep -q libespeak-ng.so.1 \
   || missing+=(libespeak-ng1)
 if [ ${#missing[@]} -gt 0 ]; then
