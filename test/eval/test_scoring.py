@@ -179,7 +179,7 @@ def test_bad_embedding_files_are_named(case):
         score_trials(odd_trials, [odd], tmp / "s", mean_scp=case["mean_scp"])
     with pytest.raises(ScoringError, match="AS-norm .*cohort dimension 6"):
         score_trials(odd_trials, [odd], tmp / "s", cohort_scp=case["cohort_scp"])
-    with pytest.raises(ScoringError, match="missing.scp: cannot read"):
+    with pytest.raises(ScoringError, match="missing.scp: file not found"):
         score_trials(case["trials"], [tmp / "missing.scp"], tmp / "s")
     assert not (tmp / "s").exists()
 

@@ -3,8 +3,9 @@
 An entry is a media path or a Kaldi pipe (``cmd ... |``, run through the shell as Kaldi does,
 its stdout a WAV stream). PCM wav files are read with the stdlib ``wave`` module, which is exact
 and notices a file shorter than its header says; everything else (m4a/aac/mp4/flac, pipe
-output) is decoded in-process by PyAV. Every failure is a ``MediaError`` naming the file and
-where the entry came from (``data/x/wav.scp:12``).
+output) is decoded in-process by PyAV. Every failure (including NaN/inf samples, which a float
+wav can hold) is a ``MediaError`` naming the file and where the entry came from
+(``data/x/wav.scp:12``).
 """
 from __future__ import annotations
 
@@ -85,6 +86,11 @@ def _decode_with_av(source: str | io.BytesIO, label: str, where: str) -> tuple[n
             expected = (None if stream.duration is None or isinstance(source, io.BytesIO)
                         else int(stream.duration * stream.time_base * rate))
     except av.error.FFmpegError as err:
+        if chunks:
+            # A cut-off file opens and decodes up to the cut: say how far it got.
+            decoded = sum(chunk.shape[1] for chunk in chunks)
+            raise media_error(label, f"truncated or corrupt: decoding failed after {decoded} "
+                                     f"samples: {err}", where) from None
         raise media_error(label, f"cannot decode: {err}", where) from None
     if not chunks:
         raise media_error(label, "no audio samples", where)
@@ -126,6 +132,11 @@ def read_audio(spec: str, where: str = "",
             audio, rate = _decode_with_av(spec, spec, where)
     if len(audio) == 0:
         raise media_error(spec, "no audio samples", where)
+    finite = np.isfinite(audio)
+    if not finite.all():
+        # Float wavs can hold NaN/inf; they would turn whole feature frames into NaN.
+        raise media_error(spec, f"{int((~finite).sum())} NaN or inf sample(s), the first at "
+                                f"sample {int(np.argmin(finite))}", where)
     if sample_rate is not None and rate != sample_rate:
         audio = torchaudio.functional.resample(torch.from_numpy(audio), rate, sample_rate).numpy()
         rate = sample_rate

@@ -65,12 +65,12 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
-def read_table(path: str | os.PathLike) -> dict[str, str]:
+def read_table(path: str | os.PathLike, require_sorted: bool = True) -> dict[str, str]:
     """Read a ``<key> <value...>`` file, checking every line as it goes.
 
-    Keys must be non-empty, free of whitespace, unique and sorted in C/byte order; the value
-    (the rest of the line) must be non-empty. Returns the table in file order, so the n-th key
-    sits on line n.
+    Keys must be non-empty, free of whitespace, unique and (unless ``require_sorted`` is
+    false) sorted in C/byte order; the value (the rest of the line) must be non-empty. Returns
+    the table in file order, so the n-th key sits on line n.
     """
     path = Path(path)
     table: dict[str, str] = {}
@@ -85,12 +85,11 @@ def read_table(path: str | os.PathLike) -> dict[str, str]:
                                "separate key and value by one space")
         if not value:
             raise DataDirError(f"{path}:{lineno}: key '{key}' has no value")
-        if previous is not None:
-            if key == previous:
-                raise DataDirError(f"{path}:{lineno}: key '{key}' is a duplicate")
-            if byte_order(key) < byte_order(previous):
-                raise DataDirError(f"{path}:{lineno}: key '{key}' is out of order after "
-                                   f"'{previous}' (keys must be sorted in C order: LC_ALL=C sort)")
+        if key in table:
+            raise DataDirError(f"{path}:{lineno}: key '{key}' is a duplicate")
+        if require_sorted and previous is not None and byte_order(key) < byte_order(previous):
+            raise DataDirError(f"{path}:{lineno}: key '{key}' is out of order after "
+                               f"'{previous}' (keys must be sorted in C order: LC_ALL=C sort)")
         table[key] = value
         previous = key
     return table

@@ -49,6 +49,13 @@ def _check_same_utts(data_dir: DataDir, tables: DataDirTables) -> None:
 
 
 def _check_speakers(data_dir: DataDir, tables: DataDirTables) -> None:
+    for lineno, (utt, spk) in enumerate(tables.utt2spk.items(), 1):
+        # An utterance id with a space splits into a shorter id and a "speaker" with a space;
+        # caught here, the message points at the line rather than at a speaker mismatch.
+        if len(spk.split()) != 1:
+            raise DataDirError(f"{data_dir.utt2spk}:{lineno}: expected '<utterance> <speaker>', "
+                               f"got '{utt} {spk}' (utterance and speaker ids cannot contain "
+                               "whitespace)")
     listed: set[str] = set()
     for lineno, (spk, value) in enumerate(tables.spk2utt.items(), 1):
         where = f"{data_dir.spk2utt}:{lineno}: speaker '{spk}'"

@@ -40,6 +40,10 @@ def read_video(path: str | os.PathLike, size: int, gray: bool,
                     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
                 frames.append(image)
     except av.error.FFmpegError as err:
+        if frames:
+            # A cut-off file opens and decodes up to the cut: say how far it got.
+            raise media_error(path, f"truncated or corrupt: decoding failed after {len(frames)} "
+                                    f"frames: {err}", where) from None
         raise media_error(path, f"cannot decode: {err}", where) from None
     if not frames:
         raise media_error(path, "no video frames", where)

@@ -11,8 +11,9 @@
   are tiled (1..T, 1..T, ...) up to exactly 17. Tiling keeps the statistics the trunk's
   instance norm sees (a constant pad is a value the utterance never had). They are listed
   in ``padded`` (``<utt> <original frames>``) and counted in every summary.
-- An empty feature matrix, NaN/inf or a wrong number of bins is an error naming the
-  utterance and ``feats.scp:line``.
+- An empty feature matrix, NaN/inf, a wrong number of bins or an scp entry that cannot be
+  loaded (ark missing, offset past its end) is an error naming the utterance and
+  ``feats.scp:line``.
 
 Inputs of equal length share a forward pass; nothing is padded to batch, since the instance
 norm and the zero-padded conv edges would change the result.
@@ -42,7 +43,7 @@ from tqdm import tqdm
 
 from xmodal.atomic import write_text_atomic
 from xmodal.data.datadir import byte_order, read_table, sorted_keys, spk2utt_to_utt2spk, write_table
-from xmodal.data.validate import line_numbers
+from xmodal.data.scp import ScpReader
 from xmodal.data.vector_ark import vector_writer
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import TwoStreamModel
@@ -225,14 +226,13 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
     """
     config = config or ExtractConfig()
     feats_scp = Path(feats_dir) / "feats.scp"
-    feats_table = read_table(feats_scp)
+    feats_table = ScpReader(feats_scp, require_sorted=True)
     keys = utterance_list(data_dir) if data_dir is not None else list(feats_table)
     missing = [key for key in keys if key not in feats_table]
     if missing:
         raise ExtractError(f"{len(missing)} utterance(s) of {data_dir} have no features in "
                            f"{feats_scp}, e.g. {', '.join(missing[:3])} (split the dump dir, "
                            "not the source data dir)")
-    lines = line_numbers(feats_table)
     out_dir = Path(out_dir)
     files = EmbeddingFiles(out_dir, job)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,23 +240,20 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
     (out_dir / DONE_MARKER).unlink(missing_ok=True)
     for path in files.all_files():
         path.unlink(missing_ok=True)
-    loader = kaldiio.load_scp(str(feats_scp))
     padded: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         writers = {head: stack.enter_context(vector_writer(files.ark(head), files.scp(head)))
                    for head in HEADS}
-        progress = tqdm(total=len(keys), desc=f"extract{'' if job is None else f' job {job}'}",
-                        unit="utt", file=sys.stderr, mininterval=1.0)
+        # Closed on errors too, so an error message starts on a line of its own.
+        progress = stack.enter_context(tqdm(
+            total=len(keys), desc=f"extract{'' if job is None else f' job {job}'}", unit="utt",
+            file=sys.stderr, mininterval=1.0))
         for start in range(0, len(keys), config.chunk_utts):
             chunk = keys[start:start + config.chunk_utts]
             inputs, owners = [], []
             for i, key in enumerate(chunk):
-                where = f"{feats_scp}:{lines[key]}"
-                try:
-                    raw = loader[key]
-                except (OSError, ValueError) as err:
-                    raise ExtractError(f"{where}: cannot read features of '{key}': {err}") from None
-                feats = checked_features(key, raw, where, model.cfg.n_mels)
+                feats = checked_features(key, feats_table[key], feats_table.where(key),
+                                         model.cfg.n_mels)
                 if len(feats) < MIN_FRAMES:
                     padded[key] = str(len(feats))
                 pieces = utterance_inputs(feats, config)
@@ -268,7 +265,6 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
                 for head in HEADS:
                     writers[head](key, vectors[head][owners_array == i].mean(axis=0))
             progress.update(len(chunk))
-        progress.close()
     write_table(files.padded, padded)
     stats = ExtractStats(len(keys), padded)
     if job is None:

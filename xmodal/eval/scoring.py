@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-import kaldiio
 import numpy as np
 
 from xmodal.atomic import write_lines_atomic
 from xmodal.data.datadir import TRIAL_LABELS, DataDirError
+from xmodal.data.scp import ScpReader
 from xmodal.eval.det_plot import plot_det
 from xmodal.eval.metrics import metrics_dict
 
@@ -106,12 +106,27 @@ class EmbeddingTable:
         self.index = {key: i for i, key in enumerate(self.keys)}
 
 
-def _as_vector(value, scp: Path, key: str) -> np.ndarray:
-    """``value`` as a float64 vector; anything else is an error naming the scp and key."""
-    vector = np.asarray(value)
+def _reader(scp: Path) -> ScpReader:
+    """The entries of ``scp``; a missing or malformed scp is a ``ScoringError``."""
+    try:
+        return ScpReader(scp)
+    except DataDirError as err:
+        raise ScoringError(str(err)) from None
+
+
+def _vector(reader: ScpReader, key: str) -> np.ndarray:
+    """Entry ``key`` of ``reader`` as a finite float64 vector; else an error naming scp:line."""
+    try:
+        vector = np.asarray(reader[key])
+    except DataDirError as err:
+        raise ScoringError(str(err)) from None
     if vector.ndim != 1 or not np.issubdtype(vector.dtype, np.floating):
-        raise ScoringError(f"{scp}: '{key}' is a {vector.dtype} array of shape {vector.shape}, "
-                           "expected a float vector")
+        raise ScoringError(f"{reader.where(key)}: '{key}' is a {vector.dtype} array of shape "
+                           f"{vector.shape}, expected a float vector")
+    if not np.isfinite(vector).all():
+        # A NaN would only surface as a NaN score, far from the embedding that caused it.
+        raise ScoringError(f"{reader.where(key)}: '{key}' has NaN or inf values (first at "
+                           f"dimension {int(np.argmin(np.isfinite(vector)))})")
     return vector.astype(np.float64)
 
 
@@ -133,51 +148,36 @@ def load_embeddings(scps: Sequence[PathLike], keys: Iterable[str] | None = None
     """
     scps = [Path(p) for p in scps]
     source = ", ".join(map(str, scps))
-    where: dict[str, tuple[Path, object]] = {}
+    owner: dict[str, ScpReader] = {}
     for scp in scps:
-        try:
-            loader = kaldiio.load_scp(str(scp))
-        except (OSError, ValueError) as err:
-            raise ScoringError(f"{scp}: cannot read: {err}") from None
-        for key in loader:
-            if key in where:
-                raise ScoringError(f"{scp}: key '{key}' is also in {where[key][0]}")
-            where[key] = (scp, loader)
-    wanted = list(where) if keys is None else [k for k in dict.fromkeys(keys) if k in where]
+        reader = _reader(scp)
+        for key in reader:
+            if key in owner:
+                raise ScoringError(f"{reader.where(key)}: key '{key}' is also in "
+                                   f"{owner[key].where(key)}")
+            owner[key] = reader
+    wanted = list(owner) if keys is None else [k for k in dict.fromkeys(keys) if k in owner]
     if not wanted:
         raise ScoringError(f"{source}: no embeddings for the requested keys")
-    vectors = []
-    for key in wanted:
-        scp, loader = where[key]
-        try:
-            value = loader[key]
-        except Exception as err:  # kaldiio raises many kinds for a bad scp or ark
-            raise ScoringError(f"{scp}: cannot load '{key}': {err}") from None
-        vectors.append(_as_vector(value, scp, key))
+    vectors = [_vector(owner[key], key) for key in wanted]
     return EmbeddingTable(wanted, _stack(vectors, wanted, source), source)
 
 
 def mean_embedding(scp: PathLike) -> np.ndarray:
     """Mean vector of every embedding in ``scp``, accumulated in a stream (any set size)."""
-    scp = Path(scp)
-    total, count = None, 0
-    try:
-        for key, value in kaldiio.load_scp_sequential(str(scp)):
-            vector = _as_vector(value, scp, key)
-            if total is None:
-                total = np.zeros_like(vector)
-            elif len(vector) != len(total):
-                raise ScoringError(f"{scp}: '{key}' has dimension {len(vector)}, "
-                                   f"earlier vectors have {len(total)}")
-            total += vector
-            count += 1
-    except ScoringError:
-        raise
-    except Exception as err:  # kaldiio raises many kinds for a bad scp or ark
-        raise ScoringError(f"{scp}: cannot read: {err}") from None
-    if count == 0:
+    reader = _reader(Path(scp))
+    total = None
+    for key in reader:
+        vector = _vector(reader, key)
+        if total is None:
+            total = np.zeros_like(vector)
+        elif len(vector) != len(total):
+            raise ScoringError(f"{reader.where(key)}: '{key}' has dimension {len(vector)}, "
+                               f"earlier vectors have {len(total)}")
+        total += vector
+    if total is None:
         raise ScoringError(f"{scp}: no embeddings")
-    return total / count
+    return total / len(reader)
 
 
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:
