@@ -1,4 +1,7 @@
-"""The score and compute_metrics CLIs run as real subprocesses on generated embeddings."""
+"""The score and compute_metrics CLIs run as real subprocesses on generated embeddings.
+
+Bad trials and embeddings given to the score CLI are in test/bad_input/test_catalogue.py.
+"""
 from __future__ import annotations
 
 import json
@@ -60,28 +63,6 @@ def test_score_then_metrics_end_to_end(data):
         assert 0.0 <= r["eer"] < 15.0
         assert 0.0 <= r["mindcf_p0.01"] <= 1.0 and 0.0 <= r["mindcf_p0.05"] <= 1.0
     assert det.read_bytes().startswith(b"\x89PNG")
-
-
-def test_bad_trials_line_exits_1_naming_the_line(data):
-    (data / "trials").write_text("s0-u0 s0-u1 target\ns0-u0 s1-u1 nontarget\ns0-u0 s1-u2 nope\n")
-    result = run("xmodal.bin.score", "--trials", str(data / "trials"),
-                 "--enroll-scp", str(data / "emb.scp"), "--out", str(data / "scores"))
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: ")
-    assert "trials:3: unknown label 'nope'" in result.stderr
-    assert not (data / "scores").exists()
-
-
-def test_unknown_key_exits_1_unless_skipped(data):
-    (data / "trials").write_text("s0-u0 s0-u1 target\ns0-u0 ghost nontarget\n")
-    args = ["xmodal.bin.score", "--trials", str(data / "trials"),
-            "--enroll-scp", str(data / "emb.scp"), "--out", str(data / "scores")]
-    result = run(*args)
-    assert result.returncode == 1
-    assert "trials:2: test key 'ghost' has no embedding" in result.stderr
-    result = run(*args, "--skip-unknown")
-    assert result.returncode == 0, result.stderr
-    assert "1 trials scored, 1 skipped" in result.stderr
 
 
 def test_metrics_on_unlabelled_scores_exits_1(data):
