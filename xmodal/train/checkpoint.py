@@ -3,18 +3,22 @@
 A checkpoint holds everything a resumed run needs to continue as if never stopped: model,
 optimisers, schedulers, adversaries, RNG states, the epoch and the resolved config. It is
 written under a temporary name and renamed, so a crash mid-write never leaves a file that
-looks complete. Files are loaded with ``weights_only=True``: no pickled code is executed.
+looks complete (the next save of the same file removes the leftover temporary). Files are
+loaded with ``weights_only=True``: no pickled code is executed.
 """
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
 import torch
 
-from xmodal.atomic import atomic_path
+from xmodal.atomic import atomic_path, remove_stale_temporaries
 
 _NAME = re.compile(r"^epoch(\d+)\.pt$")
+# How torch's weights-only unpickler names a global it refuses to load.
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 class CheckpointError(RuntimeError):
@@ -26,10 +30,45 @@ def checkpoint_path(exp_dir: str | Path, epoch: int) -> Path:
     return Path(exp_dir) / f"epoch{epoch}.pt"
 
 
+class _ErrorKeepingFile:
+    """A binary file for ``torch.save`` that keeps the ``OSError`` of a failed write.
+
+    ``torch.save`` turns a failed write into "unexpected pos ..."; the kept error says what
+    happened ("No space left on device").
+    """
+
+    def __init__(self, file):
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    """Write ``state`` atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write ``state`` atomically, after removing what a killed earlier write of ``path`` left.
+
+    A failed write (full disk, read-only dir) is a ``CheckpointError`` naming ``path``.
+    """
+    path = Path(path)
+    try:
+        remove_stale_temporaries(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            sink = _ErrorKeepingFile(file)
+            try:
+                torch.save(state, sink)
+            except RuntimeError:
+                if sink.error is None:
+                    raise
+                raise sink.error from None
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot write checkpoint ({err.strerror or err})") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -40,6 +79,12 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated/corrupt files
+        unsafe = (_UNSAFE_GLOBAL.search(str(err)) if isinstance(err, pickle.UnpicklingError)
+                  else None)
+        if unsafe:
+            raise CheckpointError(f"{path}: refused: the checkpoint holds a pickled Python "
+                                  f"object ({unsafe.group(1)}), not only tensors, and loading "
+                                  "it could run code") from None
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(err).__name__}: {err})") from None
 
 
