@@ -22,6 +22,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import kaldiio
 import numpy as np
@@ -160,23 +161,28 @@ def _publish_ark(ark: Path, scp: Path) -> None:
     temporary(scp).unlink()
 
 
+def _write(writer: Callable[[str, np.ndarray], None], ark: Path, utt: str,
+           array: np.ndarray) -> None:
+    """``writer(utt, array)``; a failed write (e.g. a full disk) names ``ark``."""
+    try:
+        writer(utt, array)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(ark)) from None
+
+
 def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_id: int,
                   config: DumpConfig) -> tuple[int, int]:
     """Dump job ``job_id``: every utterance of ``data_dir`` (one split part) into ``out_dir``.
 
     Returns (dumped, skipped) counts. Unreadable media and audio/video length mismatches
     beyond the tolerance are skipped, not trimmed, with their reason in ``skipped.<job>`` and
-    on stderr.
+    on stderr. A file that cannot be written (full disk, read-only dir) is a ``DumpError``
+    naming it.
     """
     data = DataDir(data_dir)
     tables = data.load()
     out_dir = Path(out_dir)
     outputs = JobOutputs(out_dir, job_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Whatever this job wrote before no longer counts, nor does the merged result.
-    (out_dir / DONE_MARKER).unlink(missing_ok=True)
-    for path in outputs.all_files():
-        path.unlink(missing_ok=True)
     has_video = tables.video is not None
     wav_lines = line_numbers(tables.wav)
     video_lines = line_numbers(tables.video) if has_video else {}
@@ -186,6 +192,11 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
     if has_video:
         arks.append((outputs.faces_ark, outputs.faces_scp))
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Whatever this job wrote before no longer counts, nor does the merged result.
+        (out_dir / DONE_MARKER).unlink(missing_ok=True)
+        for path in outputs.all_files():
+            path.unlink(missing_ok=True)
         with contextlib.ExitStack() as stack:
             feats_writer = stack.enter_context(kaldiio.WriteHelper(
                 f"ark,scp:{temporary(outputs.feats_ark)},{temporary(outputs.feats_scp)}"))
@@ -204,14 +215,17 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
                     skipped[utt] = skip_reason(err)
                     tqdm.write(f"dump: skipping {utt}: {skipped[utt]}", file=sys.stderr)
                     continue
-                feats_writer(utt, feats)
+                _write(feats_writer, outputs.feats_ark, utt, feats)
                 if faces_writer is not None:
-                    faces_writer(utt, faces)
+                    _write(faces_writer, outputs.faces_ark, utt, faces)
                 num_frames[utt] = str(len(feats) // FEATS_PER_VIDEO_FRAME)
         for ark, scp in arks:
             _publish_ark(ark, scp)
         write_table(outputs.num_frames, num_frames)
         write_table(outputs.skipped, skipped)
+    except OSError as err:  # a full disk, a read-only dir
+        raise DumpError(f"dump job {job_id}: {err.filename or out_dir}: "
+                        f"{err.strerror or err}") from None
     finally:
         for ark, scp in arks:
             temporary(ark).unlink(missing_ok=True)
@@ -290,6 +304,8 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         raise DumpError(f"{out.root}: every utterance was skipped (see {out.root}/skipped)")
     dumped = source.subset(feats)
     dumped.feats, dumped.faces, dumped.utt2num_frames = feats, faces, num_frames
+    # A merge that fails part-way (e.g. a full disk) must not leave an old mark standing.
+    out.file(DONE_MARKER).unlink(missing_ok=True)
     out.write(dumped)
     write_table(out.file("skipped"), skipped)
     validate_data_dir(out.root, check_files=False)

@@ -23,7 +23,8 @@ Outputs in ``OUT`` (kaldiio ``ark,scp``, Kaldi binary float32 vectors, keys sort
 speaker, the mean of its identity vectors; when utt2spk or spk2utt exists) and ``.done`` last.
 Job J writes ``identity.J.*``, ``content.J.*`` and ``padded.J`` (its completion mark);
 ``merge_embeddings`` checks them against the data dir and writes the set's files. Every
-ark/scp is written under a temporary name and renamed.
+ark/scp is written under a temporary name and renamed. A file that cannot be written (full
+disk, read-only dir) is an ``ExtractError`` naming it.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import kaldiio
 import numpy as np
@@ -213,6 +215,17 @@ class ExtractStats:
         return out
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An ``OSError`` in the block (full disk, read-only dir) becomes an ``ExtractError``
+    naming the file: the error's own, else ``path``."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or err
+        raise ExtractError(f"{err.filename or path}: cannot write ({reason})") from None
+
+
 def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
                        out_dir: str | os.PathLike, job: int | None = None,
                        data_dir: str | os.PathLike | None = None,
@@ -235,15 +248,18 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
                            "not the source data dir)")
     out_dir = Path(out_dir)
     files = EmbeddingFiles(out_dir, job)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Earlier output of this run, and the set's completion mark, no longer count.
-    (out_dir / DONE_MARKER).unlink(missing_ok=True)
-    for path in files.all_files():
-        path.unlink(missing_ok=True)
+    with _writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Earlier output of this run, and the set's completion mark, no longer count.
+        (out_dir / DONE_MARKER).unlink(missing_ok=True)
+        for path in files.all_files():
+            path.unlink(missing_ok=True)
     padded: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
-        writers = {head: stack.enter_context(vector_writer(files.ark(head), files.scp(head)))
-                   for head in HEADS}
+        writers = {}
+        for head in HEADS:
+            stack.enter_context(_writing(files.ark(head)))  # a failure to close it names it
+            writers[head] = stack.enter_context(vector_writer(files.ark(head), files.scp(head)))
         # Closed on errors too, so an error message starts on a line of its own.
         progress = stack.enter_context(tqdm(
             total=len(keys), desc=f"extract{'' if job is None else f' job {job}'}", unit="utt",
@@ -263,12 +279,14 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
             owners_array = np.asarray(owners)
             for i, key in enumerate(chunk):
                 for head in HEADS:
-                    writers[head](key, vectors[head][owners_array == i].mean(axis=0))
+                    with _writing(files.ark(head)):
+                        writers[head](key, vectors[head][owners_array == i].mean(axis=0))
             progress.update(len(chunk))
-    write_table(files.padded, padded)
     stats = ExtractStats(len(keys), padded)
-    if job is None:
-        stats.n_speakers = finish_set(out_dir, data_dir if data_dir is not None else feats_dir)
+    with _writing(out_dir):
+        write_table(files.padded, padded)
+        if job is None:
+            stats.n_speakers = finish_set(out_dir, data_dir if data_dir is not None else feats_dir)
     return stats
 
 
@@ -286,7 +304,8 @@ def speaker_means(out_dir: str | os.PathLike, utt2spk: dict[str, str], where: st
         speaker = utt2spk[key]
         sums[speaker] = sums.get(speaker, 0.0) + vector.astype(np.float64)
         counts[speaker] += 1
-    with vector_writer(files.ark(SPEAKER_MEANS), files.scp(SPEAKER_MEANS)) as write:
+    with (_writing(files.ark(SPEAKER_MEANS)),
+          vector_writer(files.ark(SPEAKER_MEANS), files.scp(SPEAKER_MEANS)) as write):
         for speaker in sorted_keys(sums):
             write(speaker, sums[speaker] / counts[speaker])
     return len(sums)
@@ -324,6 +343,19 @@ def _job_tables(jobs: list[EmbeddingFiles]) -> dict[str, int]:
     return owner
 
 
+def _merged_vectors(jobs: list[EmbeddingFiles], head: str) -> Iterator[tuple[str, np.ndarray]]:
+    """The ``head`` vectors of all jobs in key order; an unreadable one is an ``ExtractError``.
+
+    Each job's scp is sorted: a streaming merge keeps memory flat for any set size.
+    """
+    streams = [kaldiio.load_scp_sequential(str(job.scp(head))) for job in jobs]
+    try:
+        yield from heapq.merge(*streams, key=lambda kv: byte_order(kv[0]))
+    except (OSError, ValueError) as err:
+        raise ExtractError(f"{jobs[0].out_dir}: cannot read the {head} vectors of a job: "
+                           f"{err}") from None
+
+
 def merge_embeddings(out_dir: str | os.PathLike, num_jobs: int,
                      data_dir: str | os.PathLike) -> ExtractStats:
     """Merge extraction jobs ``1..num_jobs`` of ``out_dir``; check them against ``data_dir``.
@@ -354,20 +386,17 @@ def merge_embeddings(out_dir: str | os.PathLike, num_jobs: int,
     if foreign:
         raise ExtractError(f"{out_dir}: utterance '{foreign[0]}' is not in {data_dir}; stale "
                            "output of another set?")
-    (out_dir / DONE_MARKER).unlink(missing_ok=True)
+    with _writing(out_dir):
+        (out_dir / DONE_MARKER).unlink(missing_ok=True)
     merged = EmbeddingFiles(out_dir)
     for head in HEADS:
-        # Each job's scp is sorted: a streaming merge keeps memory flat for any set size.
-        streams = [kaldiio.load_scp_sequential(str(job.scp(head))) for job in jobs]
-        try:
-            with vector_writer(merged.ark(head), merged.scp(head)) as write:
-                for key, vector in heapq.merge(*streams, key=lambda kv: byte_order(kv[0])):
-                    write(key, vector)
-        except (OSError, ValueError) as err:
-            raise ExtractError(f"{out_dir}: cannot read the {head} vectors of a job: "
-                               f"{err}") from None
+        with (_writing(merged.ark(head)),
+              vector_writer(merged.ark(head), merged.scp(head)) as write):
+            for key, vector in _merged_vectors(jobs, head):
+                write(key, vector)
     padded: dict[str, str] = {}
     for job in jobs:
         padded.update(read_table(job.padded))
-    write_table(merged.padded, padded)
-    return ExtractStats(len(owner), padded, finish_set(out_dir, data_dir))
+    with _writing(out_dir):
+        write_table(merged.padded, padded)
+        return ExtractStats(len(owner), padded, finish_set(out_dir, data_dir))
