@@ -173,5 +173,5 @@ def test_pipeline_through_launcher_and_clis(vox_tree, tmp_path, capsys):
                           "--out-dir", str(out), "--job", "1"]) == 1
     assert "unknown key 'face_sise'" in capsys.readouterr().err
     assert merge_dump_cli.main(["--data-dir", str(data), "--out-dir", str(out),
-                                "--num-jobs", "3"]) == 1
+                                "--num-jobs", "3", "--force"]) == 1
     assert capsys.readouterr().err.startswith("error: dump job 3 did not complete")

@@ -2,17 +2,38 @@
 
 Run directly for one process, or under ``torchrun --nproc_per_node=K -m xmodal.bin.train``
 (same arguments) for DistributedDataParallel on K processes or several nodes.
+
+``--resume`` continues from the last complete checkpoint, and does nothing when the run is
+finished (``model.pt`` of all configured epochs). To train again, use a new --output-dir.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from xmodal.config import ConfigError, load_config
-from xmodal.train.checkpoint import CheckpointError
+from xmodal.train.checkpoint import CheckpointError, completed_epochs
 from xmodal.train.config import TrainConfig
 from xmodal.train.trainer import train
+
+
+def is_finished(output_dir: str | Path, cfg: TrainConfig) -> bool:
+    """Whether ``output_dir`` holds the final model of all ``cfg.optim.epochs`` epochs.
+
+    ``model.json``, written after ``model.pt``, lists the epochs averaged into it: they must
+    be the last ``cfg.average_last`` checkpoints, ending with the configured last epoch.
+    """
+    output_dir = Path(output_dir)
+    try:
+        averaged = json.loads((output_dir / "model.json").read_text())["averaged_epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    expected = completed_epochs(output_dir)[-max(1, cfg.average_last):]
+    return ((output_dir / "model.pt").is_file() and averaged == expected
+            and expected[-1:] == [cfg.optim.epochs])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         cfg = load_config(args.config, TrainConfig)
+        if args.resume and is_finished(args.output_dir, cfg):
+            print(f"{args.output_dir} is complete (model.pt of epoch {cfg.optim.epochs}); "
+                  "skipping", file=sys.stderr)
+            return 0
         train(cfg, args.train_dir, args.valid_dir, args.output_dir, args.resume, args.device)
     except (ConfigError, CheckpointError, FileExistsError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -103,6 +103,11 @@ class JobOutputs:
                 self.faces_ark]
 
 
+def is_done(out_dir: str | os.PathLike) -> bool:
+    """Whether the dump dir ``out_dir`` is complete (merged and checked)."""
+    return (Path(out_dir) / DONE_MARKER).is_file()
+
+
 def temporary(path: Path) -> Path:
     """The name ``path`` is written under until it is complete."""
     return path.with_name(f".{path.name}.tmp")
