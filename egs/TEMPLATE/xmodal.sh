@@ -20,7 +20,10 @@ sets="ssl_train ssl_test spk_dev spk_test"
 dumpdir=dump
 expdir=exp
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
-ngpu=0                    # >1: torchrun --nproc_per_node=$ngpu (DDP)
+ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
+num_nodes=1               # >1: run stage 3 on every node (e.g. under srun), same options
+rdzv_endpoint=""          # multi-node: host:port on the first node for torchrun's c10d rendezvous
+rdzv_id=""                # multi-node: one id shared by the nodes of a run (default: Slurm job id)
 ssl_eval_batches=200      # random batches averaged by stage 4
 extract_sets="ssl_train spk_dev spk_test"
 trials="trials"           # trial lists in data/spk_test to score (e.g. "trials_O trials_E trials_H")
@@ -55,7 +58,18 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     python -m xmodal.bin.merge_dump --data-dir data/$x --out-dir $dumpdir/$x --num-jobs $nj
   done
 fi
-if [ "$ngpu" -gt 1 ]; then
+# data.batch_size is the global batch: the same config trains the same model on 1 process,
+# $ngpu GPUs or $num_nodes nodes. --standalone picks a free port, so two single-node runs on
+# one machine do not collide; across nodes the rendezvous id names the run.
+if [ "$num_nodes" -gt 1 ]; then
+  [ -n "$rdzv_endpoint" ] || { log "--num_nodes $num_nodes needs --rdzv_endpoint host:port"; exit 1; }
+  rdzv_id=${rdzv_id:-${SLURM_JOB_ID:-}}
+  [ -n "$rdzv_id" ] || { log "--num_nodes $num_nodes needs --rdzv_id (or a Slurm job)"; exit 1; }
+  # One rendezvous per config: stage 3 trains them one after another.
+  train_py="torchrun --nnodes=$num_nodes --nproc_per_node=$(( ngpu > 1 ? ngpu : 1 ))"
+  train_py="$train_py --rdzv_backend=c10d --rdzv_endpoint=$rdzv_endpoint --rdzv_id=$rdzv_id-TAG"
+  train_py="$train_py -m xmodal.bin.train"
+elif [ "$ngpu" -gt 1 ]; then
   train_py="torchrun --standalone --nproc_per_node=$ngpu -m xmodal.bin.train"
 else
   train_py="python -m xmodal.bin.train"
@@ -73,7 +87,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     resume=""; ls "$expdir/$tag"/epoch*.pt >/dev/null 2>&1 && resume="--resume"
     log "  training $tag (log: $expdir/$tag/train.log)"
     start=$(date +%s)
-    $train_cmd "$expdir/$tag/train.log" $train_py --config "$conf" --device $device \
+    $train_cmd "$expdir/$tag/train.log" ${train_py/-TAG/-$tag} --config "$conf" --device $device \
       --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" $resume
     log "  $tag trained in $(( $(date +%s) - start )) s"
   done

@@ -5,7 +5,7 @@ features of the same 1.2 s (for N=30): feature frames [4s, 4s+4N) pair with vide
 [s, s+N) (100 feature frames/s, 25 video frames/s; see ``xmodal.data.features``). Which tracks
 and which start frames are drawn is a pure function of (seed, epoch, batch index), so a run
 is reproducible, a resumed run sees the same batches, and each DDP rank can take its own
-share of the batches without communication.
+slice of every global batch without communication.
 """
 from __future__ import annotations
 
@@ -51,10 +51,13 @@ class TrackWindowDataset(Dataset):
 
 
 class TrackBatchSampler(Sampler):
-    """Yields batches of B distinct ``(track, start)`` pairs; deterministic per epoch.
+    """Yields batches of ``(track, start)`` pairs; deterministic per epoch.
 
-    ``batches_per_epoch`` is fixed (a "fixed number of clips per epoch"), independent of the
-    corpus size. With ``num_replicas`` > 1, replica ``rank`` yields batches rank, rank+R, ...
+    ``batch_size`` is the global batch B: B distinct tracks per step, however many processes
+    share the step. ``batches_per_epoch`` is fixed (a "fixed number of clips per epoch"),
+    independent of the corpus size. With ``num_replicas`` R > 1, replica ``rank`` yields its
+    B/R-track slice of every global batch, so R processes see exactly the tracks one process
+    would and the training result does not depend on the number of GPUs or nodes.
     """
 
     def __init__(self, num_frames: np.ndarray, n_frames: int, batch_size: int,
@@ -62,6 +65,9 @@ class TrackBatchSampler(Sampler):
         if batch_size > len(num_frames):
             raise ValueError(f"batch of {batch_size} distinct tracks but only "
                              f"{len(num_frames)} tracks are long enough")
+        if batch_size % num_replicas:
+            raise ValueError(f"data.batch_size={batch_size} is the global batch and must be "
+                             f"divisible by the number of processes ({num_replicas})")
         self.num_frames = num_frames
         self.n_frames = n_frames
         self.batch_size = batch_size
@@ -76,15 +82,16 @@ class TrackBatchSampler(Sampler):
         self.epoch = epoch
 
     def batch(self, index: int) -> list[tuple[int, int]]:
-        """Batch ``index`` of the current epoch."""
+        """Global batch ``index`` of the current epoch (all replicas' slices, in rank order)."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         tracks = rng.choice(len(self.num_frames), size=self.batch_size, replace=False)
         starts = rng.integers(0, self.num_frames[tracks] - self.n_frames + 1)
         return [(int(t), int(s)) for t, s in zip(tracks, starts)]
 
     def __iter__(self):
-        for index in range(self.rank, self.batches_per_epoch, self.num_replicas):
-            yield self.batch(index)
+        share = self.batch_size // self.num_replicas
+        for index in range(self.batches_per_epoch):
+            yield self.batch(index)[self.rank * share:(self.rank + 1) * share]
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.batches_per_epoch, self.num_replicas))
+        return self.batches_per_epoch

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
 
@@ -52,6 +53,28 @@ def average_gradients(module: nn.Module, ctx: DistContext) -> None:
         if p.grad is not None:
             dist.all_reduce(p.grad)
             p.grad /= ctx.world_size
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``x`` concatenated along dim 0 in rank order, differentiably.
+
+    Identity in a single process. Losses that compare tracks across the batch (identity
+    matching) use it to see the global batch; the backward pass sums each rank's gradient
+    into the slice that rank owns.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    return torch.cat(dist_fn.all_gather(x.contiguous()), dim=0)
+
+
+def mean_across_ranks(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
+    """Per-key mean of each rank's ``values`` (for logging: each rank saw its own slice)."""
+    if ctx.world_size == 1 or not values:
+        return values
+    keys = sorted(values)
+    total = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(total)
+    return {k: float(v) / ctx.world_size for k, v in zip(keys, total)}
 
 
 def barrier(ctx: DistContext) -> None:

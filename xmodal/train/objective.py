@@ -2,6 +2,12 @@
 
 Only the losses a config asks for are built: a content-only run has no identity loss, no
 adversaries and spends nothing on them.
+
+Under DDP each rank holds a slice of the global batch. The content task compares steps within
+one track, so each rank's mean is enough (DDP averages the gradients). The identity tasks
+compare tracks with each other: in training they gather every rank's embeddings
+(``gather_batch``) and score the whole global batch, so B-way means the global B and the
+result does not depend on the number of processes.
 """
 from __future__ import annotations
 
@@ -12,8 +18,13 @@ from xmodal.losses.confusion import IdentityAdversary, SyncAdversary
 from xmodal.losses.identity import IdentityLoss
 from xmodal.losses.sync import SyncLoss
 from xmodal.train.config import LossConfig
+from xmodal.train.distributed import gather_batch
 
 Outputs = dict[str, dict[str, torch.Tensor]]
+
+
+def _keep(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class CrossModalObjective(nn.Module):
@@ -34,8 +45,9 @@ class CrossModalObjective(nn.Module):
             terms["content_loss"], terms["content_acc"] = self.sync(v["content"], a["content"])
             total = total + terms["content_loss"]
         if self.identity is not None:
+            gather = gather_batch if self.training else _keep
             terms["identity_loss"], terms["identity_acc"] = self.identity(
-                v["identity"], a["identity"], generator)
+                gather(v["identity"]), gather(a["identity"]), generator)
             total = total + terms["identity_loss"]
         terms["loss"] = total
         return terms
@@ -54,9 +66,10 @@ class Adversaries(nn.Module):
     def confusion(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """alpha x (CE to uniform) of both adversaries, adversaries frozen; their accuracies."""
         a, v = out["audio"], out["visual"]
+        gather = gather_batch if self.training else _keep
         sync_conf, sync_acc = self.sync_from_identity.confusion_loss(v["identity"], a["identity"])
         id_conf, id_acc = self.identity_from_content.confusion_loss(
-            v["content"], a["content"], generator)
+            gather(v["content"]), gather(a["content"]), generator)
         return {"confusion_loss": self.alpha * (sync_conf + id_conf),
                 "leak_content_in_identity_acc": sync_acc,
                 "leak_identity_in_content_acc": id_acc}
@@ -64,6 +77,8 @@ class Adversaries(nn.Module):
     def forward(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """The adversaries' own loss on detached embeddings (no gradient reaches the model)."""
         a, v = out["audio"], out["visual"]
+        gather = gather_batch if self.training else _keep
         sync_loss, _ = self.sync_from_identity.adversary_loss(v["identity"], a["identity"])
-        id_loss, _ = self.identity_from_content.adversary_loss(v["content"], a["content"], generator)
+        id_loss, _ = self.identity_from_content.adversary_loss(
+            gather(v["content"].detach()), gather(a["content"].detach()), generator)
         return {"adversary_loss": sync_loss + id_loss}

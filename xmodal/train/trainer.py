@@ -1,9 +1,14 @@
 """The self-supervised training loop: one process, or many under ``torchrun`` (DDP).
 
-Every random choice is a function of (seed, epoch, batch index, rank): which windows a batch
+Every random choice is a function of (seed, epoch, batch index): which windows a batch
 holds (``TrackBatchSampler``) and which face step the identity loss picks. With the full
 state in each epoch's checkpoint, a run stopped after any epoch and resumed produces the same
 weights as one that never stopped.
+
+``data.batch_size`` is the global batch. Under ``torchrun`` each of the R processes takes B/R
+tracks of every batch; BatchNorm statistics (``GlobalBatchNorm``) and the cross-track identity
+losses (``gather_batch``) span the global batch, so R processes compute what one process does
+with the same batch, up to floating-point summation order.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from xmodal.train import distributed
 from xmodal.train.checkpoint import (average_model_weights, checkpoint_path, completed_epochs,
                                      load_checkpoint, load_model_weights, save_checkpoint)
 from xmodal.train.config import TrainConfig
+from xmodal.train.global_batchnorm import convert_to_global_batchnorm
 from xmodal.train.objective import Adversaries, CrossModalObjective
 
 log = logging.getLogger(__name__)
@@ -47,9 +53,9 @@ class _Network(nn.Module):
         return self.objective(out, generator), out
 
 
-def _generator(seed: int, epoch: int, step: int, rank: int) -> torch.Generator:
+def _generator(seed: int, epoch: int, step: int) -> torch.Generator:
     gen = torch.Generator()
-    gen.manual_seed(int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1)[0]))
+    gen.manual_seed(int(np.random.SeedSequence([seed, epoch, step]).generate_state(1)[0]))
     return gen
 
 
@@ -70,14 +76,18 @@ def validate(network: _Network, adversaries: Adversaries | None, dataset: TrackW
     sampler = TrackBatchSampler(dataset.num_frames, cfg.data.n_frames, batch,
                                 cfg.data.valid_batches, VALID_SEED)
     network.eval()
+    if adversaries is not None:
+        adversaries.eval()
     records = []
     for step, (feats, faces) in enumerate(_loader(dataset, sampler, 0)):
-        gen = _generator(VALID_SEED, 0, step, 0)
+        gen = _generator(VALID_SEED, 0, step)
         terms, out = network(feats.to(device), faces.to(device), gen)
         if adversaries is not None:
             terms.update(adversaries.confusion(out, gen))
         records.append({k: float(v) for k, v in terms.items()})
     network.train()
+    if adversaries is not None:
+        adversaries.train()
     return _mean(records)
 
 
@@ -122,7 +132,10 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
         save_config(cfg, output_dir / "config.yaml")
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    network = _Network(cfg).to(ctx.device)
+    network = _Network(cfg)
+    if ctx.world_size > 1:
+        convert_to_global_batchnorm(network)
+    network = network.to(ctx.device)
     adversaries = (Adversaries(cfg.loss, cfg.model.embed_dim).to(ctx.device)
                    if cfg.loss.disentangle else None)
     optimizer = torch.optim.SGD(network.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
@@ -165,7 +178,7 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
                    desc=f"epoch {epoch}/{cfg.optim.epochs}", disable=not is_main,
                    dynamic_ncols=True, unit="batch")
         for step, (feats, faces) in enumerate(bar):
-            gen = _generator(cfg.seed, epoch, step, ctx.rank)
+            gen = _generator(cfg.seed, epoch, step)  # the same on every rank: global batch
             feats, faces = feats.to(ctx.device), faces.to(ctx.device)
             with autocast:
                 terms, out = ddp(feats, faces, gen)
@@ -194,12 +207,12 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
         seconds = time.time() - start
         fingerprints = distributed.parameter_fingerprints(
             [network] + ([adversaries] if adversaries is not None else []), ctx)
+        train_terms = distributed.mean_across_ranks(_mean(records), ctx)
         if is_main:
             valid = validate(network, adversaries, valid_set, cfg, ctx.device)
             entry = {"epoch": epoch, "lr": lr, "seconds": round(seconds, 2),
-                     "samples_per_s": round(len(sampler) * cfg.data.batch_size * ctx.world_size
-                                            / seconds, 2),
-                     "train": _mean(records), "valid": valid, "rank_param_sums": fingerprints}
+                     "samples_per_s": round(len(sampler) * cfg.data.batch_size / seconds, 2),
+                     "train": train_terms, "valid": valid, "rank_param_sums": fingerprints}
             if len(set(fingerprints)) > 1:
                 log.warning("ranks disagree on the weights: %s", fingerprints)
             for split in ("train", "valid"):

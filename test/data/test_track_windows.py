@@ -1,0 +1,39 @@
+"""Batch sampling for training: deterministic, distinct tracks, and one global batch however
+many processes share it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xmodal.data.track_windows import TrackBatchSampler
+
+FRAMES = np.array([40, 31, 90, 30, 55, 64, 33, 47])
+
+
+def batches(**kw) -> list[list[tuple[int, int]]]:
+    sampler = TrackBatchSampler(FRAMES, 30, 4, 5, seed=7, **kw)
+    sampler.set_epoch(2)
+    return list(sampler)
+
+
+def test_batches_hold_distinct_tracks_with_whole_windows_and_repeat_per_epoch():
+    for batch in batches():
+        tracks = [t for t, _ in batch]
+        assert len(set(tracks)) == 4
+        assert all(0 <= s <= FRAMES[t] - 30 for t, s in batch)
+    assert batches() == batches()
+    other = TrackBatchSampler(FRAMES, 30, 4, 5, seed=7)
+    other.set_epoch(3)
+    assert list(other) != batches()
+
+
+def test_replicas_split_every_global_batch_in_rank_order():
+    whole = batches()
+    halves = [batches(rank=r, num_replicas=2) for r in (0, 1)]
+    assert [a + b for a, b in zip(*halves)] == whole
+    assert len(TrackBatchSampler(FRAMES, 30, 4, 5, 7, rank=1, num_replicas=2)) == 5
+
+
+def test_a_global_batch_that_does_not_split_is_refused():
+    with pytest.raises(ValueError, match="batch_size=4 .* divisible by the number of processes \\(3\\)"):
+        TrackBatchSampler(FRAMES, 30, 4, 5, 7, rank=0, num_replicas=3)
