@@ -465,6 +465,64 @@ def config_wrong_type(ctx):
                   "key 'data.batch_size' has a wrong type: str is not an instance of int")
 
 
+def training_dump(ctx, bad_feats: np.ndarray | None = None) -> Path:
+    """A dump dir of three 16-frame face-tracks at TINY's size; BAD's features replaceable."""
+    rng = np.random.default_rng(2)
+    keys = (GOOD, BAD, "spk2-a")
+    feats = {k: rng.normal(size=(64, 40)).astype(np.float32) for k in keys}
+    if bad_feats is not None:
+        feats[BAD] = bad_feats
+    dump = ctx.tmp / "dump"
+    write_scp(dump / "feats.scp", feats)
+    # Face frames are uint8 arrays in kaldiio's numpy format, as the dump writes them.
+    with kaldiio.WriteHelper(f"ark,scp:{dump / 'faces.ark'},{dump / 'faces.scp'}",
+                             write_function="numpy") as writer:
+        for key in keys:
+            writer(key, np.zeros((16, 32, 32, 3), np.uint8))
+    (dump / "utt2num_frames").write_text("".join(f"{k} 16\n" for k in keys))
+    return dump
+
+
+def training_config(ctx, embed_dim: int = 16, epochs: int = 1) -> Path:
+    """A config of 2-step epochs of TINY's model on 12-frame windows of 3 tracks."""
+    config = TrainConfig(model=ModelConfig(**{**vars(TINY), "embed_dim": embed_dim}))
+    config.data.n_frames, config.data.batch_size, config.data.num_workers = 12, 3, 0
+    config.data.batches_per_epoch, config.data.valid_batches = 2, 1
+    config.optim.epochs = epochs
+    path = ctx.tmp / f"ssl{embed_dim}-{epochs}.yaml"
+    save_config(config, path)
+    return path
+
+
+def train_on(ctx, config: Path, dump: Path, out: Path, *extra) -> tuple[int, str]:
+    return run_tool(ctx, "train", "--config", config, "--train-dir", dump, "--valid-dir", dump,
+                    "--output-dir", out, "--device", "cpu", *extra)
+
+
+@case("nan-inf-in-training-features")
+def nan_inf_in_training_features(ctx):
+    bad = np.random.default_rng(3).normal(size=(64, 40)).astype(np.float32)
+    bad[:, 7] = np.nan
+    dump = training_dump(ctx, bad)
+    status, err = train_on(ctx, training_config(ctx), dump, ctx.tmp / "exp")
+    assert_error(status, err, f"{dump / 'feats.scp'}:2: key '{BAD}' has NaN or inf features "
+                 "in frames ", r"\d+-\d+")
+    assert not list((ctx.tmp / "exp").glob("epoch*.pt"))
+
+
+@case("resume-with-a-config-that-does-not-fit")
+def resume_with_a_config_that_does_not_fit(ctx):
+    dump, out = training_dump(ctx), ctx.tmp / "exp"
+    status, err = train_on(ctx, training_config(ctx), dump, out)
+    assert status == 0, err
+    before = snapshot(out)
+    status, err = train_on(ctx, training_config(ctx, embed_dim=8, epochs=2), dump, out,
+                           "--resume")
+    assert_error(status, err, f"{out / 'epoch1.pt'}: checkpoint does not fit this model "
+                 "(shape differs: ", r".*\)")
+    assert snapshot(out) == before   # config.yaml still describes the checkpoints
+
+
 def extract_rejects_checkpoint(ctx, break_checkpoint, message: str, regex_tail: str) -> None:
     """Stage 5 refuses the checkpoint ``break_checkpoint(path)`` leaves, keeping the previous
     run's embeddings as they were."""

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                   "skipping", file=sys.stderr)
             return 0
         train(cfg, args.train_dir, args.valid_dir, args.output_dir, args.resume, args.device)
-    except (ConfigError, CheckpointError, FileExistsError, ValueError, OSError) as err:
+    except (ConfigError, CheckpointError, FileExistsError, ValueError, OSError,
+            FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -9,14 +9,17 @@ slice of every global batch without communication.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from xmodal.data.datadir import read_table
+from xmodal.data.datadir import DataDirError, read_table
+from xmodal.data.scp import ScpReader
+
+log = logging.getLogger(__name__)
 
 FEATS_PER_FRAME = 4
 
@@ -31,11 +34,14 @@ class TrackWindowDataset(Dataset):
         self.n_frames = n_frames
         # Tracks shorter than one window cannot be sampled; they are left out, not padded.
         self.keys = sorted(k for k in faces_scp if int(num_frames[k]) >= n_frames)
+        if len(self.keys) < len(faces_scp):
+            log.info("%s: %d of %d face-tracks are shorter than %d frames and are not used",
+                     dump_dir, len(faces_scp) - len(self.keys), len(faces_scp), n_frames)
         if len(self.keys) < 2:
             raise ValueError(f"{dump_dir}: fewer than 2 face-tracks have >= {n_frames} frames")
         self.num_frames = np.array([int(num_frames[k]) for k in self.keys])
-        self._feats = kaldiio.load_scp(str(dump_dir / "feats.scp"))
-        self._faces = kaldiio.load_scp(str(dump_dir / "faces.scp"))
+        self._feats = ScpReader(dump_dir / "feats.scp")
+        self._faces = ScpReader(dump_dir / "faces.scp")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -45,6 +51,9 @@ class TrackWindowDataset(Dataset):
         key = self.keys[track]
         n = self.n_frames
         feats = self._feats[key][FEATS_PER_FRAME * start:FEATS_PER_FRAME * (start + n)]
+        if not np.isfinite(feats).all():
+            raise DataDirError(f"{self._feats.where(key)}: key '{key}' has NaN or inf features "
+                               f"in frames {FEATS_PER_FRAME * start}-{FEATS_PER_FRAME * (start + n)}")
         faces = self._faces[key][start:start + n]
         # Copies: kaldiio may hand out read-only views, which torch must not wrap.
         return torch.from_numpy(np.array(feats)), torch.from_numpy(np.array(faces))

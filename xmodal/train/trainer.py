@@ -127,10 +127,6 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
     if done and not resume:
         raise FileExistsError(f"{output_dir} already holds checkpoints (epoch{done[-1]}.pt); "
                               "pass --resume to continue or choose another --output-dir")
-    if is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, output_dir / "config.yaml")
-
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = _Network(cfg)
     if ctx.world_size > 1:
@@ -152,6 +148,10 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
         start_epoch = done[-1] + 1
         if is_main:
             log.info("resuming from %s", path)
+    if is_main:
+        # Only now: a resumed run whose checkpoint does not fit the config keeps its config.yaml.
+        output_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, output_dir / "config.yaml")
     ddp = network
     if ctx.world_size > 1:
         # A config that leaves a loss out leaves that loss' heads without gradients.
@@ -188,7 +188,8 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
                     loss = loss + terms["confusion_loss"]
                     adv_terms = adversaries(out, gen)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {float(loss)} at epoch {epoch} step {step}")
+                raise FloatingPointError(f"non-finite loss {float(loss)} at epoch {epoch} step "
+                                         f"{step}: the training diverged (try a lower optim.lr)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
