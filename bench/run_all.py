@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 def main() -> int:
+    # Every module of bench/ but this one; ``_name`` modules are helpers, not benchmarks.
     names = sorted(p.stem for p in Path(__file__).parent.glob("*.py")
-                   if p.stem not in ("__init__", "run_all"))
+                   if p.stem != "run_all" and not p.stem.startswith("_"))
     failed = []
     for name in names:
         print(f"== bench.{name}", flush=True)

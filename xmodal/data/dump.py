@@ -33,6 +33,7 @@ from xmodal.data.audio_io import MediaError, read_audio
 from xmodal.data.datadir import DataDir, read_table, sorted_keys, write_table
 from xmodal.data.features import (FEATS_PER_VIDEO_FRAME, SAMPLE_RATE, SAMPLES_PER_VIDEO_FRAME,
                                   VIDEO_FPS, LogMel, logmel_for_video)
+from xmodal.data.npy_ark import NumpyArkWriter
 from xmodal.data.validate import line_numbers, validate_data_dir
 from xmodal.data.video_io import read_video
 
@@ -205,9 +206,9 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
         with contextlib.ExitStack() as stack:
             feats_writer = stack.enter_context(kaldiio.WriteHelper(
                 f"ark,scp:{temporary(outputs.feats_ark)},{temporary(outputs.feats_scp)}"))
-            faces_writer = stack.enter_context(kaldiio.WriteHelper(
-                f"ark,scp:{temporary(outputs.faces_ark)},{temporary(outputs.faces_scp)}",
-                write_function="numpy")) if has_video else None
+            # kaldiio's numpy format, written without kaldiio's in-memory copies of the frames.
+            faces_writer = stack.enter_context(NumpyArkWriter(
+                temporary(outputs.faces_ark), temporary(outputs.faces_scp))) if has_video else None
             progress = tqdm(tables.wav.items(), total=len(tables.wav), desc=f"dump job {job_id}",
                             unit="utt", file=sys.stderr, mininterval=1.0)
             for utt, wav_spec in progress:
