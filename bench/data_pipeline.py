@@ -13,7 +13,8 @@ second. The windows are those ``TrackBatchSampler`` draws: a uniform track, a un
                             log-mel), read as ``TrackWindowDataset`` does: the whole track,
                             then the window sliced out (its log-mel window too, < 2% of
                             the bytes; the other rows read faces only)
-    dump 224 / window       the same arks, reading only the window's bytes (seek + readinto)
+    dump 224 / window       the same arks, reading only the window's bytes (seek + readinto:
+                            ``xmodal.data.npy_ark.read_npy_window``)
     uint8 112 (+ resize)    faces dumped at 112 px: read as is (a model at 112 px) or
                             resized to 224 px per frame (the paper model unchanged)
     JPEG 224 q90            one JPEG per frame (OpenCV's libjpeg-turbo): a JPEG-in-ark
@@ -48,6 +49,7 @@ from bench.train_speed import CONF_DIRS, flops_per_sample
 from xmodal.config import load_config
 from xmodal.data.datadir import read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME, VIDEO_FPS
+from xmodal.data.npy_ark import read_npy_window
 from xmodal.data.track_windows import TrackWindowDataset
 from xmodal.train.config import TrainConfig
 
@@ -68,27 +70,6 @@ PAPER_SIZE = 224
 LOGMEL_BYTES_PER_S = FEATS_PER_VIDEO_FRAME * VIDEO_FPS * 40 * 4  # float32, 40 mel bins
 
 
-def read_npy_window(ark: str, offset: int, start: int, n: int) -> np.ndarray:
-    """Frames ``[start, start + n)`` of a kaldiio numpy-format ark entry, reading only them.
-
-    The entry at ``offset`` is ``NPY``, a length header (one byte giving the length's byte
-    count, then the length) and an ``.npy`` file, whose header gives shape and dtype.
-    """
-    with open(ark, "rb") as f:
-        f.seek(offset)
-        if f.read(3) != b"NPY":
-            raise ValueError(f"{ark}:{offset}: not a kaldiio numpy entry")
-        f.seek(f.read(1)[0], os.SEEK_CUR)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(f)]
-        shape, _, dtype = read_header(f)
-        frame_bytes = int(np.prod(shape[1:])) * dtype.itemsize
-        out = np.empty((n, *shape[1:]), dtype)
-        f.seek(start * frame_bytes, os.SEEK_CUR)
-        f.readinto(memoryview(out).cast("B"))
-    return out
-
-
 @dataclass
 class Track:
     """One face-track: its dumped faces at each size, its mp4, its JPEG frames."""
@@ -96,7 +77,7 @@ class Track:
     key: str
     frames: int
     mp4: str
-    faces: dict[int, tuple[str, int]]   # face size -> (ark, offset)
+    faces: dict[int, str]   # face size -> the faces.scp entry (ark:offset)
     jpegs: list[bytes]
 
 
@@ -109,10 +90,7 @@ def load_tracks(dumps: dict[int, Path], data_dir: Path) -> list[Track]:
     for key, frames in num_frames.items():
         if int(frames) < WINDOW:
             continue
-        faces = {}
-        for size, scp in scps.items():
-            ark, offset = scp[key].rsplit(":", 1)
-            faces[size] = (ark, int(offset))
+        faces = {size: scp[key] for size, scp in scps.items()}
         # Absolute: the relative paths of a recipe's video.scp hold in its directory only.
         tracks.append(Track(key, int(frames), os.path.abspath(video[key]), faces, []))
     return tracks
@@ -214,9 +192,8 @@ def main() -> None:
         tracks = load_tracks(dumps, data_dir)
         os.chdir(cwd)
         for track in tracks:
-            ark, offset = track.faces[PAPER_SIZE]
             track.jpegs = [jpeg_encode(f, args.jpeg_quality)
-                           for f in read_npy_window(ark, offset, 0, track.frames)]
+                           for f in read_npy_window(track.faces[PAPER_SIZE], 0, track.frames)]
         dataset = TrackWindowDataset(dumps[PAPER_SIZE], WINDOW)
         index = {key: i for i, key in enumerate(dataset.keys)}
         rng = np.random.default_rng(args.seed)
@@ -224,7 +201,7 @@ def main() -> None:
                    for track in (tracks[i] for i in rng.integers(0, len(tracks), args.windows))]
 
         def raw(size: int) -> Callable[[Track, int], np.ndarray]:
-            return lambda track, start: read_npy_window(*track.faces[size], start, WINDOW)
+            return lambda track, start: read_npy_window(track.faces[size], start, WINDOW)
 
         seconds = sum(t.frames for t in tracks) / VIDEO_FPS
         mp4_bytes = sum(os.path.getsize(t.mp4) for t in tracks)
