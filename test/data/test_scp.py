@@ -47,3 +47,22 @@ def test_entry_inside_a_matrix_is_named(scp):
                                                      f"matrix at offset {int(offset) + 3} of "
                                                      f"ark '{ark}'")):
         reader["c2"]
+
+
+class Payload:
+    """Unpickling this runs code: what a crafted ark entry could do."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').touch()",))
+
+
+def test_a_pickled_entry_is_refused_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scp = tmp_path / "p.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'p.ark'},{scp}",
+                             write_function="pickle") as writer:
+        writer("evil", Payload())
+    with pytest.raises(DataDirError, match=re.escape(f"{scp}:1: key 'evil': refused: the entry "
+                                                     "is a pickled Python object")):
+        ScpReader(scp)["evil"]
+    assert not (tmp_path / "PWNED").exists()

@@ -9,6 +9,8 @@ from a partial file.
 """
 from __future__ import annotations
 
+import json
+
 import random
 import subprocess
 import time
@@ -108,3 +110,6 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(
         assert torch.equal(final["model"][key], tensor), key
     # Killed writes leave no temporary files behind once the run is complete.
     assert faults.temporaries(exp) == []
+    # The training curve has each epoch once: the killed epoch was logged only when redone.
+    logged = [json.loads(line)["epoch"] for line in (exp / "train_log.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, EPOCHS + 1))

@@ -20,6 +20,17 @@ import numpy as np
 from xmodal.data.datadir import DataDirError, read_table
 
 
+def _is_pickled(spec: str) -> bool:
+    """Whether the ``ark:offset`` entry ``spec`` holds a kaldiio pickle (``[\\0B]PKL``)."""
+    ark, sep, offset = spec.rpartition(":")
+    if not (sep and offset.isdigit()) or not os.path.isfile(ark):
+        return False  # a pipe or a bad entry: kaldiio's own error path reports it
+    with open(ark, "rb") as f:
+        f.seek(int(offset))
+        head = f.read(5)
+    return head[head.startswith(b"\0B") * 2:][:3] == b"PKL"
+
+
 def _ark_problem(spec: str, err: Exception) -> str:
     """Why ``spec`` (``ark:offset``, or another kaldiio rxspecifier) could not be loaded."""
     ark, sep, offset = spec.rpartition(":")
@@ -52,6 +63,10 @@ class ScpReader(Mapping):
 
     def __getitem__(self, key: str) -> np.ndarray:
         spec = self._specs[key]
+        if _is_pickled(spec):
+            # kaldiio would unpickle it, which can run arbitrary code.
+            raise DataDirError(f"{self.where(key)}: key '{key}': refused: the entry is a pickled "
+                               "Python object (kaldiio 'PKL'), not an array")
         try:
             return kaldiio.load_mat(spec)
         except Exception as err:  # kaldiio raises many kinds for a bad entry (see above)

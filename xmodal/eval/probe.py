@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import kaldiio
 import numpy as np
 import sentencepiece as spm
 import torch
@@ -31,6 +30,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from xmodal.atomic import atomic_path, write_lines_atomic
 from xmodal.data.datadir import read_table, sorted_keys
+from xmodal.data.scp import ScpReader
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import TwoStreamModel
 from xmodal.train.pretrained import load_pretrained
@@ -124,7 +124,7 @@ def frame_embeddings(model: TwoStreamModel, feats_scp: str | os.PathLike, keys: 
     """
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-    feats = kaldiio.load_scp(str(feats_scp))
+    feats = ScpReader(feats_scp)
     device = next(model.parameters()).device
     model.eval()
     out = {}

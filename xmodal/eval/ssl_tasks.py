@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from xmodal.data.datadir import read_table
+from xmodal.data.scp import ScpReader
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
 from xmodal.eval.metrics import compute_eer
 from xmodal.losses.identity import pick_random_step
@@ -72,11 +73,9 @@ def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
     reports it for the identity and the content embeddings. Speaker labels are read here
     only, for evaluation. Same-video pairs are left out: they share a channel.
     """
-    import kaldiio
-
     dump_dir = Path(dump_dir)
     utt2spk = read_table(dump_dir / "utt2spk")
-    feats = kaldiio.load_scp(str(dump_dir / "feats.scp"))
+    feats = ScpReader(dump_dir / "feats.scp")
     keys = sorted(utt2spk)
     device = next(model.parameters()).device
     model.eval()

@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from torch import nn
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from xmodal.config import save_config
 from xmodal.data.datadir import read_table
+from xmodal.data.scp import ScpReader
 from xmodal.finetune.npair_layer import FinetuneError, SpeakerGroups
 from xmodal.losses.npair import NPairLoss
 from xmodal.models.audio_trunk import audio_output_steps
@@ -105,7 +105,7 @@ class CropDataset(Dataset):
     def __init__(self, data: LabelledUtterances, crop_frames: int):
         self.data = data
         self.crop_frames = crop_frames
-        self._feats = kaldiio.load_scp(str(data.feats_scp))
+        self._feats = ScpReader(data.feats_scp)
 
     def __len__(self) -> int:
         return len(self.data.keys)

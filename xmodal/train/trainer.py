@@ -220,10 +220,11 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
                 for key, value in entry[split].items():
                     writer.add_scalar(f"{split}/{key}", value, epoch)
             writer.flush()
-            with open(output_dir / "train_log.jsonl", "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
             save_checkpoint(_state(epoch, network, optimizer, scheduler, adversaries,
                                    adv_optimizer, cfg), checkpoint_path(output_dir, epoch))
+            # After the checkpoint: an epoch killed mid-save is redone on resume, logged once.
+            with open(output_dir / "train_log.jsonl", "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
             log.info("epoch %d: train loss %.4f, valid %s", epoch, entry["train"]["loss"],
                      {k: round(v, 4) for k, v in valid.items()})
         distributed.barrier(ctx)
