@@ -61,8 +61,8 @@ from xmodal.train.config import TrainConfig
 # 2,442 h x 1,092,009 / 1,128,246 = 2,364 h).
 VOX2_DEV_HOURS = 2360.2
 VOX2_DEV_UTTERANCES = 1_092_009
-# The 20% subset of the dev set sized for the paper's experiments (as given in the task; the
-# paper's text was not at hand to confirm the fraction).
+# The 20% subset of the dev set planned for the paper-size runs (the fraction is the plan's;
+# it is not confirmed here from the paper's text).
 SUBSET = 0.2
 # The VoxCeleb2 dev mp4 download (H.264 224x224 face-tracks with AAC audio) as mirrored in
 # nine parts on the Hugging Face hub (ProgramComputer/voxceleb, vox2/vox2_dev_mp4_parta[a-i]):
