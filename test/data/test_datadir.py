@@ -88,6 +88,17 @@ def test_load_reads_optional_files_and_requires_the_rest(tmp_path):
         DataDir(tmp_path / "d").load()
 
 
+def test_speaker_genders_follow_their_speakers(tmp_path):
+    tables = small_tables()
+    tables.spk2gender = {"s1": "m", "s2": "f"}
+    tables.utt2av_offset = {u: "0" for u in tables.utt2spk}
+    write_data_dir(tmp_path / "d", tables)
+    loaded = DataDir(tmp_path / "d").load()
+    assert loaded == tables
+    part = loaded.subset(["s2-u1"])
+    assert part.spk2gender == {"s2": "f"} and part.utt2av_offset == {"s2-u1": "0"}
+
+
 def test_write_data_dir_replaces_the_whole_dir(tmp_path):
     (tmp_path / "d" / "split9").mkdir(parents=True)
     write_data_dir(tmp_path / "d", small_tables())

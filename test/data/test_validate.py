@@ -109,3 +109,27 @@ def test_media_paths_of_a_pipe():
     assert media_paths("/a/b.m4a") == ["/a/b.m4a"]
     assert media_paths("ffmpeg -v error -i '/x y/a.m4a' -f wav - |") == ["/x y/a.m4a"]
     assert media_paths("sox a.WAV b.flac -t wav - |") == ["a.WAV", "b.flac"]
+
+
+def test_spk2gender_covers_exactly_the_speakers(vox2_dir):
+    gender = vox2_dir / "spk2gender"
+    gender.write_text("id00001 m\n")
+    expect_error(vox2_dir, re.escape(f"{vox2_dir / 'spk2utt'}:2: speaker 'id00002' has no entry "
+                                     f"in {gender}"))
+    gender.write_text("id00001 m\nid00002 x\n")
+    expect_error(vox2_dir, re.escape(f"{gender}:2: speaker 'id00002': gender 'x' is not m or f"))
+    gender.write_text("id00001 m\nid00002 f\nid00003 f\n")
+    expect_error(vox2_dir, re.escape(f"{gender}:3: speaker 'id00003' is not in "
+                                     f"{vox2_dir / 'spk2utt'}"))
+    gender.write_text("id00001 m\nid00002 f\n")
+    assert "spk2gender" in validate_data_dir(vox2_dir)[1]
+
+
+@pytest.mark.parametrize("name, values, message", [
+    ("utt2av_offset", ("0", "-3", "1.5"), "'1.5' is not an integer (audio-video offset"),
+    ("utt2iden_split", ("train", "val", "dev"), "'dev' is not train, val or test"),
+])
+def test_fixed_form_values(vox2_dir, name, values, message):
+    path = vox2_dir / name
+    path.write_text("".join(f"{u} {v}\n" for u, v in zip((UTT1, UTT2, UTT3), values)))
+    expect_error(vox2_dir, re.escape(f"{path}:3: utterance '{UTT3}': {message}"))

@@ -50,34 +50,70 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     write(conf / "tiny_ft.yaml", {"steps": 5, "batch_classes": 2})
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}
+    # The corpus is tiny: every dev face-track and both test speakers (paper: 20% and 120).
     proc = subprocess.run(
         ["./run.sh", "--vox1-root", str(tiny_corpus / "voxceleb1"),
          "--vox2-root", str(tiny_corpus / "voxceleb2"), "--nj", "2", "--ngpu", "0",
+         "--num-nodes", "1", "--cmd", "local", "--audio", "wav", "--dev-fraction", "1",
+         "--test-speakers", "2", "--trials", "O E H",
          "--dump-config", "conf/tiny_dump.yaml", "--ssl-configs", "conf/tiny_dis.yaml",
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
          "--finetune-subsets", "all",
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = recipe / "data"
     for name in ("ssl_train", "ssl_test", "spk_dev", "spk_test"):
-        assert (recipe / "data" / name / "wav.scp").exists()
+        assert (data / name / "spk2gender").exists()
         assert (recipe / "dump" / name / ".done").exists()
+    for name in ("ssl_train", "ssl_test"):
+        assert (data / name / "utt2av_offset").exists()
+        assert all(line.split()[1].startswith(str(recipe / "wav" / "voxceleb2"))
+                   for line in (data / name / "wav.scp").read_text().splitlines())
+    assert (data / "spk_dev" / "utt2iden_split").exists()
+    # E and H name dev speakers' utterances: spk_test holds them; O_orig came along unasked.
+    assert any(line.startswith("id1000") for line in (data / "spk_test" / "utt2spk").read_text()
+               .splitlines())
+    assert (data / "spk_test" / "trials").read_text() == \
+        (data / "spk_test" / "trials_O").read_text()
+    assert (data / "spk_test" / "trials_O_orig").exists()
     exp = recipe / "exp"
     assert (exp / "tiny_dis" / "ssl_eval.json").exists()
     assert (exp / "tiny_dis" / "emb" / "spk_test" / ".done").exists()
-    assert (exp / "tiny_dis" / "scores" / "trials.metrics.json").exists()
-    assert (exp / "tiny_dis" / "finetune" / "spk_dev_all" / "scores" / "trials.metrics.json").exists()
-    assert (exp / "supervised_spk_dev_all" / "scores" / "trials.metrics.json").exists()
+    for trials in ("trials_O", "trials_E", "trials_H"):
+        for scores in (exp / "tiny_dis" / "scores", exp / "supervised_spk_dev_all" / "scores",
+                       exp / "tiny_dis" / "finetune" / "spk_dev_all" / "scores"):
+            assert (scores / f"{trials}.metrics.json").exists()
     # VoxCeleb has no transcripts: the content probe is skipped, and says so.
     assert not (exp / "tiny_dis" / "probe.json").exists()
     assert "content probe skipped" in proc.stdout + proc.stderr
     results = (exp / "RESULTS.md").read_text()
     assert "## Table 2" in results and "| tiny_dis |" in results
-    # A second run finds every stage finished and redoes nothing.
-    before = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file() and p.name != "RESULTS.md"
-              and not p.name.endswith(".png")}
+    # A second run finds every stage finished and redoes nothing (the wav copies included).
+    before = {p: p.stat().st_mtime_ns for p in [*exp.rglob("*"), *(recipe / "wav").rglob("*")]
+              if p.is_file() and p.name != "RESULTS.md" and not p.name.endswith(".png")}
     again = subprocess.run(proc.args, cwd=recipe, env=env, capture_output=True, text=True,
                            timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     after = {p: p.stat().st_mtime_ns for p in before}
     assert after == before
+
+
+def test_cmd_sh_selects_the_backend(tmp_path: Path):
+    recipe = recipe_copy(tmp_path)
+
+    def run(backend: str, ngpu: int) -> subprocess.CompletedProcess:
+        """Source cmd.sh as xmodal.sh does, with what run.sh exports; print two launchers."""
+        script = f"set -eu; cmd_backend={backend} cmd_ngpu={ngpu}; . ./cmd.sh; " \
+                 "echo $dump_cmd; echo $train_cmd"
+        return subprocess.run(["bash", "-c", script], cwd=recipe, capture_output=True, text=True)
+
+    local = run("local", 0)
+    assert local.returncode == 0 and local.stdout.count("--backend local") == 2
+    slurm = run("slurm", 2)
+    assert slurm.returncode == 0 and slurm.stdout.count("--backend slurm") == 2
+    assert "--slurm-opts=--gres=gpu:2" in slurm.stdout.splitlines()[1]
+    assert "--gres" not in run("slurm", 0).stdout
+    bad = subprocess.run(["./run.sh", "--cmd", "lsf", "--stage", "9"], cwd=recipe,
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "cmd.sh: unknown backend 'lsf'" in bad.stderr

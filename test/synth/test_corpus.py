@@ -86,6 +86,28 @@ def test_meta_trials_and_disjoint_identities(tiny_corpus: Path):
         assert (tiny_corpus / "voxceleb1" / "wav" / b).exists()
 
 
+def test_E_and_H_lists_built_as_the_official_ones(tiny_corpus: Path):
+    vox1 = tiny_corpus / "voxceleb1"
+    meta = {r[0]: r for r in (line.split("\t") for line in
+                              (vox1 / "vox1_meta.csv").read_text().splitlines()[1:])}
+    summary = json.loads((tiny_corpus / "corpus.json").read_text())
+    for name in ("veri_test.txt", "list_test_all2.txt", "list_test_hard2.txt"):
+        trials = [t.split() for t in (vox1 / name).read_text().splitlines()]
+        assert len(trials) == summary["trials"][name] > 0
+        assert [t[0] for t in trials].count("1") == [t[0] for t in trials].count("0")
+        for label, a, b in trials:
+            spk_a, spk_b = a.split("/")[0], b.split("/")[0]
+            assert (spk_a == spk_b) == (label == "1")
+            if name == "veri_test.txt":
+                assert meta[spk_a][4] == meta[spk_b][4] == "test"
+            if name == "list_test_hard2.txt":  # same gender and nationality
+                assert meta[spk_a][2:4] == meta[spk_b][2:4]
+    # E and H pair dev speakers too.
+    for name in ("list_test_all2.txt", "list_test_hard2.txt"):
+        assert any(meta[t.split()[1].split("/")[0]][4] == "dev"
+                   for t in (vox1 / name).read_text().splitlines())
+
+
 def test_annotations_cover_every_utterance(tiny_corpus: Path):
     ann = tiny_corpus / "annotations"
     text = ann.joinpath("text").read_text().splitlines()

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.synth.layout import (Track, make_iden_split, make_trials, make_ytid, speaker_id,
-                                 write_vox1_meta, write_vox2_meta)
+                                 write_vox1_lists, write_vox1_meta, write_vox2_meta)
 
 
 def tracks(n_spk=4, n_vid=3, n_utt=2):
@@ -44,6 +44,27 @@ def test_trials_balanced_and_targets_from_other_videos():
         assert (spk_a == spk_b) == (label == "1")
         if label == "1":
             assert vid_a != vid_b
+
+
+def test_hard_trials_pair_speakers_of_one_group():
+    groups = {"id19000": "f-UK", "id19001": "f-UK", "id19002": "m-UK", "id19003": "f-USA"}
+    lines = make_trials(tracks(), 3, np.random.default_rng(0), groups)
+    labels = [line.split()[0] for line in lines]
+    assert labels.count("1") == labels.count("0") > 0
+    for line in lines:
+        _, a, b = line.split()
+        assert groups[a.split("/")[0]] == groups[b.split("/")[0]]
+        # Speakers alone in their group enrol nothing.
+        assert a.split("/")[0] in ("id19000", "id19001")
+
+
+def test_vox1_lists_skip_a_list_without_trials(tmp_path):
+    ts = tracks()
+    groups = {t.spk: t.spk for t in ts}  # nobody shares a group: no hard trials
+    counts = write_vox1_lists(tmp_path, ts, ts, groups, 2, np.random.default_rng(0))
+    assert counts["list_test_hard2.txt"] == 0 and counts["veri_test2.txt"] > 0
+    assert sorted(p.name for p in (tmp_path / "voxceleb1").iterdir()) == \
+        ["iden_split.txt", "list_test_all2.txt", "veri_test.txt", "veri_test2.txt"]
 
 
 def test_iden_split_marks_one_test_and_one_val_video_per_speaker():

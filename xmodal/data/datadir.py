@@ -1,10 +1,13 @@
 """Kaldi data directories: strict table reading, sorted atomic writing, splitting.
 
 A data dir holds one fact per file, each a ``<key> <value...>`` table sorted in C (byte)
-order: ``wav.scp``, ``video.scp``, ``utt2spk``, ``spk2utt``, ``text``, and after dumping
-``feats.scp``, ``faces.scp``, ``utt2num_frames``; ``trials`` (and further ``trials_<name>``
-lists) hold ``<enroll> <test> target|nontarget`` lines. Readers reject a malformed line at once,
-naming ``path:line`` and the key, so a bad file never propagates into later stages.
+order: ``wav.scp``, ``video.scp``, ``utt2spk``, ``spk2utt``, ``text``, ``spk2gender``
+(``m|f``), ``utt2av_offset`` (audio-video offset of a face-track in video frames, from
+VoxCeleb2's per-track metadata), ``utt2iden_split`` (``train|val|test`` of VoxCeleb1's
+identification split), and after dumping ``feats.scp``, ``faces.scp``, ``utt2num_frames``;
+``trials`` (and further ``trials_<name>`` lists) hold ``<enroll> <test> target|nontarget``
+lines. Readers reject a malformed line at once, naming ``path:line`` and the key, so a bad
+file never propagates into later stages.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ UTT_TABLE_FILES = {
     "feats": "feats.scp",
     "faces": "faces.scp",
     "utt2num_frames": "utt2num_frames",
+    "utt2av_offset": "utt2av_offset",
+    "utt2iden_split": "utt2iden_split",
 }
 TRIAL_LABELS = ("target", "nontarget")
 
@@ -170,6 +175,10 @@ class DataDirTables:
     feats: dict[str, str] | None = None
     faces: dict[str, str] | None = None
     utt2num_frames: dict[str, str] | None = None
+    utt2av_offset: dict[str, str] | None = None
+    utt2iden_split: dict[str, str] | None = None
+    # The one per-speaker table besides spk2utt.
+    spk2gender: dict[str, str] | None = None
     # File name ("trials", "trials_<name>") -> its trials.
     trials: dict[str, list[Trial]] = field(default_factory=dict)
 
@@ -179,7 +188,8 @@ class DataDirTables:
                 if getattr(self, attr) is not None}
 
     def subset(self, utts: Iterable[str]) -> "DataDirTables":
-        """The tables restricted to ``utts``; spk2utt rebuilt; trials kept if both keys stay."""
+        """The tables restricted to ``utts``; spk2utt rebuilt, spk2gender restricted to the
+        speakers left; trials kept if both keys stay."""
         keep = set(utts)
         unknown = keep - set(self.utt2spk)
         if unknown:
@@ -194,6 +204,8 @@ class DataDirTables:
             table = getattr(self, attr)
             if table is not None:
                 setattr(subset, attr, {u: v for u, v in table.items() if u in keep})
+        if self.spk2gender is not None:
+            subset.spk2gender = {s: g for s, g in self.spk2gender.items() if s in subset.spk2utt}
         return subset
 
 
@@ -249,6 +261,8 @@ class DataDir:
         for attr, name in UTT_TABLE_FILES.items():
             if attr != "wav" and self.file(name).is_file():
                 setattr(tables, attr, read_table(self.file(name)))
+        if self.file("spk2gender").is_file():
+            tables.spk2gender = read_table(self.file("spk2gender"))
         tables.trials = {p.name: read_trials(p) for p in self.trial_files()}
         return tables
 
@@ -259,6 +273,8 @@ class DataDir:
         write_table(self.spk2utt, tables.spk2utt)
         for name, table in tables.utt_tables().items():
             write_table(self.file(name), table)
+        if tables.spk2gender is not None:
+            write_table(self.file("spk2gender"), tables.spk2gender)
         for name, trials in tables.trials.items():
             write_trials(self.file(name), trials)
 

@@ -2,18 +2,22 @@
 
 The first problem found raises ``DataDirError`` naming the file and line: format (sorted,
 unique, whitespace-free keys), equal utterance sets across the per-utterance tables,
-spk2utt/utt2spk agreement, the speaker-prefix convention, media files present and non-empty,
-and trials that are well formed and name known utterances.
+spk2utt/utt2spk agreement, the speaker-prefix convention, spk2gender covering exactly the
+speakers, values of the tables with a fixed form (frame counts, offsets, genders, splits), media
+files present and non-empty, and trials that are well formed and name known utterances.
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
 from xmodal.data.datadir import DataDir, DataDirError, DataDirTables, byte_order, sorted_keys
 
 MEDIA_SUFFIXES = (".wav", ".m4a", ".mp4", ".flac")
+GENDERS = ("m", "f")
+IDEN_SPLIT_NAMES = ("train", "val", "test")
 
 
 def line_numbers(table: dict[str, str]) -> dict[str, int]:
@@ -81,6 +85,28 @@ def _check_speakers(data_dir: DataDir, tables: DataDirTables) -> None:
                                "convention: the speaker id is a prefix of the utterance id)")
 
 
+def _check_spk2gender(data_dir: DataDir, spk2gender: dict[str, str],
+                      spk2utt: dict[str, str]) -> None:
+    path = data_dir.file("spk2gender")
+    for lineno, (spk, gender) in enumerate(spk2gender.items(), 1):
+        if spk not in spk2utt:
+            raise DataDirError(f"{path}:{lineno}: speaker '{spk}' is not in {data_dir.spk2utt}")
+        if gender not in GENDERS:
+            raise DataDirError(f"{path}:{lineno}: speaker '{spk}': gender {gender!r} is not "
+                               "m or f")
+    for lineno, spk in enumerate(spk2utt, 1):
+        if spk not in spk2gender:
+            raise DataDirError(f"{data_dir.spk2utt}:{lineno}: speaker '{spk}' has no entry in "
+                               f"{path}")
+
+
+def _check_values(path: Path, table: dict[str, str], pattern: str, expected: str) -> None:
+    """Every value of ``table`` (read from ``path``) must match ``pattern`` in full."""
+    for lineno, (utt, value) in enumerate(table.items(), 1):
+        if not re.fullmatch(pattern, value):
+            raise DataDirError(f"{path}:{lineno}: utterance '{utt}': {value!r} is not {expected}")
+
+
 def _check_media(scp: Path, table: dict[str, str]) -> None:
     for lineno, (utt, value) in enumerate(table.items(), 1):
         where = f"{scp}:{lineno}: utterance '{utt}'"
@@ -138,10 +164,21 @@ def validate_data_dir(path: str | os.PathLike, check_files: bool = True,
     _check_speakers(data_dir, tables)
     if tables.utt2num_frames is not None:
         _check_utt2num_frames(data_dir.file("utt2num_frames"), tables.utt2num_frames)
+    if tables.utt2av_offset is not None:
+        _check_values(data_dir.file("utt2av_offset"), tables.utt2av_offset, r"-?[0-9]+",
+                      "an integer (audio-video offset in video frames)")
+    if tables.utt2iden_split is not None:
+        _check_values(data_dir.file("utt2iden_split"), tables.utt2iden_split,
+                      "|".join(IDEN_SPLIT_NAMES), "train, val or test")
+    if tables.spk2gender is not None:
+        _check_spk2gender(data_dir, tables.spk2gender, tables.spk2utt)
     if check_files:
         _check_media(data_dir.wav_scp, tables.wav)
         if tables.video is not None:
             _check_media(data_dir.video_scp, tables.video)
+    files = ["utt2spk", "spk2utt", *tables.utt_tables()]
+    if tables.spk2gender is not None:
+        files.append("spk2gender")
     summary = [f"{data_dir}: {len(tables.utt2spk)} utterances, {len(tables.spk2utt)} speakers",
-               "files: " + " ".join(sorted_keys(["utt2spk", "spk2utt", *tables.utt_tables()]))]
+               "files: " + " ".join(sorted_keys(files))]
     return summary + _check_trials(data_dir, tables)

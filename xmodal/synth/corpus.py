@@ -257,10 +257,11 @@ def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool
     layout.write_vox1_meta(root, [(i.spk, i.gender, i.accent, i.pool.split("_")[1])
                                   for i in identities if i.pool.startswith("vox1")])
     vox1_tracks = [j.track for j in jobs if j.track.pool.startswith("vox1")]
-    n_trials = 0
+    n_trials = {}
     if vox1_tracks:
         n_trials = layout.write_vox1_lists(
             root, [t for t in vox1_tracks if t.pool == "vox1_test"], vox1_tracks,
+            {i.spk: (i.gender, layout.nationality(i.accent)) for i in identities},
             spec.trials_per_utt, _rng(spec.seed, 99))
     layout.write_annotation(root, "text", [r.text for r in results])
     layout.write_annotation(root, "phones.ctm", [x for r in results for x in r.phones])

@@ -75,19 +75,28 @@ def write_vox2_meta(root: Path, speakers: list[tuple[str, str, str]]) -> None:
     write_lines_atomic(root / "voxceleb2" / "vox2_meta.csv", lines)
 
 
+def nationality(accent: str) -> str:
+    """The nationality written to vox1_meta.csv for an espeak-ng accent."""
+    return NATIONALITY.get(accent, "UK")
+
+
 def write_vox1_meta(root: Path, speakers: list[tuple[str, str, str, str]]) -> None:
     """``voxceleb1/vox1_meta.csv`` (tab-separated) from (id, gender, accent, subset) rows."""
     lines = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
-    lines += [f"{spk}\tSynthetic_Speaker_{spk[2:]}\t{gender}\t{NATIONALITY.get(accent, 'UK')}\t{subset}"
+    lines += [f"{spk}\tSynthetic_Speaker_{spk[2:]}\t{gender}\t{nationality(accent)}\t{subset}"
               for spk, gender, accent, subset in sorted(speakers)]
     write_lines_atomic(root / "voxceleb1" / "vox1_meta.csv", lines)
 
 
-def make_trials(tracks: list[Track], per_utt: int, rng: np.random.Generator) -> list[str]:
+def make_trials(tracks: list[Track], per_utt: int, rng: np.random.Generator,
+                groups: dict[str, object] | None = None) -> list[str]:
     """Balanced verification trials in ``veri_test2.txt`` format.
 
     For each enrolment utterance, up to ``per_utt`` target trials against the same speaker's
     utterances from *other* videos and as many non-target trials against other speakers.
+    With ``groups`` (speaker -> group), non-target trials pair speakers of one group only, as
+    VoxCeleb1-H pairs speakers of the same gender and nationality; an utterance whose speaker
+    is alone in its group enrols no trials.
     """
     by_spk: dict[str, list[Track]] = {}
     for t in sorted(tracks, key=lambda t: t.key):
@@ -95,11 +104,14 @@ def make_trials(tracks: list[Track], per_utt: int, rng: np.random.Generator) -> 
     speakers = sorted(by_spk)
     pairs: set[tuple[int, str, str]] = set()
     for enroll in sorted(tracks, key=lambda t: t.key):
+        others = [s for s in speakers if s != enroll.spk
+                  and (groups is None or groups[s] == groups[enroll.spk])]
+        if not others:
+            continue
         same = [t for t in by_spk[enroll.spk] if t.ytid != enroll.ytid]
         n = min(per_utt, len(same))
         for i in rng.choice(len(same), size=n, replace=False):
             pairs.add((1, enroll.key, same[i].key))
-        others = [s for s in speakers if s != enroll.spk]
         for _ in range(n):
             spk = others[rng.integers(len(others))]
             pairs.add((0, enroll.key, by_spk[spk][rng.integers(len(by_spk[spk]))].key))
@@ -131,12 +143,25 @@ def make_iden_split(tracks: list[Track]) -> list[str]:
 
 
 def write_vox1_lists(root: Path, test_tracks: list[Track], all_tracks: list[Track],
-                     trials_per_utt: int, rng: np.random.Generator) -> int:
-    """Write ``veri_test2.txt`` and ``iden_split.txt``; return the number of trials."""
-    trials = make_trials(test_tracks, trials_per_utt, rng)
-    write_lines_atomic(root / "voxceleb1" / "veri_test2.txt", trials)
+                     groups: dict[str, object], trials_per_utt: int,
+                     rng: np.random.Generator) -> dict[str, int]:
+    """Write ``iden_split.txt`` and the trial lists; return the number of trials per list.
+
+    As the official lists are made: O (``veri_test2.txt``) and its first version
+    (``veri_test.txt``, here just another draw) pair test speakers, E (``list_test_all2.txt``)
+    any two speakers, H (``list_test_hard2.txt``) speakers of one ``groups`` entry (gender and
+    nationality). A list without a trial (no two speakers share a group) is not written.
+    """
     write_lines_atomic(root / "voxceleb1" / "iden_split.txt", make_iden_split(all_tracks))
-    return len(trials)
+    # veri_test2.txt is drawn first so it stays what it was before the other lists existed.
+    lists = {"veri_test2.txt": make_trials(test_tracks, trials_per_utt, rng),
+             "veri_test.txt": make_trials(test_tracks, trials_per_utt, rng),
+             "list_test_all2.txt": make_trials(all_tracks, trials_per_utt, rng),
+             "list_test_hard2.txt": make_trials(all_tracks, trials_per_utt, rng, groups)}
+    for name, trials in lists.items():
+        if trials:
+            write_lines_atomic(root / "voxceleb1" / name, trials)
+    return {name: len(trials) for name, trials in lists.items()}
 
 
 def write_annotation(root: Path, name: str, lines: list[str]) -> None:

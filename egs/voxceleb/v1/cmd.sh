@@ -1,10 +1,23 @@
-# Job launchers (Kaldi style: $cmd JOB=1:N log/x.JOB.log command ...).
-# local: job arrays on this machine. On a Slurm cluster, switch the backend in one place and
-# everything else stays the same: one Slurm job array per $cmd call, same logs. These strings
-# are split on spaces, so give sbatch options one per --slurm-opts, e.g.
-#   export dump_cmd="utils/run.sh --backend slurm --max-jobs-run 16 --slurm-opts=--mem=4G"
-#   export train_cmd="utils/run.sh --backend slurm --max-jobs-run 1 \
-#     --slurm-opts=--partition=gpu --slurm-opts=--gres=gpu:1 --slurm-opts=--time=2-00:00:00"
-export dump_cmd="utils/run.sh --backend local --max-jobs-run 8"
-export train_cmd="utils/run.sh --backend local --max-jobs-run 1"
-export extract_cmd="utils/run.sh --backend local --max-jobs-run 8"
+# Job launchers (Kaldi style: $cmd JOB=1:N log/x.JOB.log command ...), one per kind of work.
+# run.sh --cmd picks the backend, exported as cmd_backend (local when unset):
+#   local  job arrays on this machine;
+#   slurm  one Slurm job array per $cmd call (sbatch --array), same logs. The working dir must
+#          be on a file system the nodes share. Put your site's partition, memory and time
+#          limits below, one --slurm-opts=OPTION each: these strings are split on spaces.
+case ${cmd_backend:-local} in
+  local)
+    export dump_cmd="utils/run.sh --backend local --max-jobs-run 8"
+    export train_cmd="utils/run.sh --backend local --max-jobs-run 1"
+    export extract_cmd="utils/run.sh --backend local --max-jobs-run 8" ;;
+  slurm)
+    # Training asks for the GPUs of run.sh --ngpu, exported as cmd_ngpu.
+    train_gpus=""
+    if [ "${cmd_ngpu:-0}" -gt 0 ]; then train_gpus="--slurm-opts=--gres=gpu:$cmd_ngpu"; fi
+    export dump_cmd="utils/run.sh --backend slurm --max-jobs-run 32 --slurm-opts=--mem=4G"
+    export train_cmd="utils/run.sh --backend slurm --max-jobs-run 1 $train_gpus \
+      --slurm-opts=--cpus-per-task=8 --slurm-opts=--mem=64G"
+    export extract_cmd="utils/run.sh --backend slurm --max-jobs-run 32 --slurm-opts=--mem=8G" ;;
+  *)
+    echo "cmd.sh: unknown backend '$cmd_backend' (run.sh --cmd local|slurm)" >&2
+    return 1 ;;
+esac

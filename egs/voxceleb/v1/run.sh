@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # VoxCeleb recipe (paper scale): train on VoxCeleb2 face-tracks, evaluate on VoxCeleb1.
-# Point --vox1-root/--vox2-root at the official downloads (see README "VoxCeleb recipe").
+# Point --vox1-root/--vox2-root at the official downloads (README "VoxCeleb data preparation").
 set -euo pipefail
 
-vox1_root=/data/voxceleb1   # holds wav/, vox1_meta.csv, veri_test2.txt
-vox2_root=/data/voxceleb2   # holds dev/{mp4,aac}, test/{mp4,aac}, vox2_meta.csv
+vox1_root=/data/voxceleb1   # wav/, vox1_meta.csv, iden_split.txt, the trial lists
+vox2_root=/data/voxceleb2   # {dev,test}/{mp4,aac,txt}, vox2_meta.csv
 nj=16
 ngpu=1
+num_nodes=1                 # >1: stage 3 on every node (e.g. under srun), c10d rendezvous
+rdzv_endpoint=""            # host:port on the first node, with --num-nodes > 1
+cmd=local                   # job backend in cmd.sh: local or slurm
+audio=pipe                  # VoxCeleb2 wav.scp: pipe (ffmpeg ... |), path (m4a) or wav (copies)
+dev_fraction=0.2            # share of each VoxCeleb2 dev speaker's face-tracks trained on (paper)
+test_speakers=120           # VoxCeleb2 test speakers of the self-supervised evaluation (paper)
+trials="O"                  # VoxCeleb1 lists scored: O (veri_test2), E, H, O_orig (veri_test)
 stage=1
 stop_stage=8
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
@@ -21,10 +28,19 @@ ssl_eval_batches=200
 
 . utils/parse_options.sh
 
+# cmd.sh, sourced by xmodal.sh, picks its launchers from these.
+export cmd_backend=$cmd cmd_ngpu=$ngpu
+trial_files=""
+for t in $trials; do trial_files="$trial_files trials_$t"; done
+# local/data.sh gets its options through word splitting: the trial sets go comma-separated.
+trial_sets=$(echo $trials | tr ' ' ',')
+
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
-  --nj $nj --ngpu $ngpu \
-  --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root" \
+  --nj $nj --ngpu $ngpu --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
+  --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root --audio $audio --nj $nj
+    --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets" \
+  --trials "${trial_files# }" \
   --dump-config $dump_config \
   --ssl-configs "$ssl_configs" \
   --finetune-config $finetune_config --supervised-config $supervised_config \

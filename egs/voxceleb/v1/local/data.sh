@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Stage 1: Kaldi data dirs from the official VoxCeleb1/VoxCeleb2 downloads.
+# Stage 1: Kaldi data dirs from the official VoxCeleb1/VoxCeleb2 downloads
+# (README "VoxCeleb data preparation"):
+#   ssl_train  a seeded share of each VoxCeleb2 dev speaker's face-tracks (paper: 20%)
+#   ssl_test   seeded VoxCeleb2 test speakers (paper: 120; the download has 118: all are used)
+#   spk_dev    the VoxCeleb1 dev speakers
+#   spk_test   the VoxCeleb1 test speakers plus every utterance the requested trial lists name
+#              (E and H pair dev speakers too; stage 6 finds all embeddings in this one set)
 set -euo pipefail
 
 vox1_root=
 vox2_root=
-audio=pipe    # wav.scp holds an ffmpeg pipe (Kaldi-readable) or the m4a path (audio=path)
+audio=pipe         # VoxCeleb2 wav.scp: pipe (ffmpeg ... |), path (the m4a) or wav (16 kHz copies)
+wav_dir=wav        # where --audio wav writes its copies
+nj=4               # parallel conversions for --audio wav
+dev_fraction=0.2   # share of each VoxCeleb2 dev speaker's face-tracks, by count
+test_speakers=120  # VoxCeleb2 test speakers (0: all)
+trials=O           # comma-separated trial lists to convert (O,E,H,O_orig); the first is 'trials'
+seed=0             # seed of the VoxCeleb2 samples
 
 . utils/parse_options.sh
 
-python -m xmodal.bin.prepare_voxceleb vox2 --root $vox2_root --subset dev \
-  --out-dir data/ssl_train --audio $audio
-python -m xmodal.bin.prepare_voxceleb vox2 --root $vox2_root --subset test \
-  --out-dir data/ssl_test --audio $audio
+python -m xmodal.bin.prepare_voxceleb vox2 --root $vox2_root --subset dev --out-dir data/ssl_train \
+  --audio $audio --wav-dir $wav_dir/voxceleb2/dev --nj $nj --fraction $dev_fraction --seed $seed
+python -m xmodal.bin.prepare_voxceleb vox2 --root $vox2_root --subset test --out-dir data/ssl_test \
+  --audio $audio --wav-dir $wav_dir/voxceleb2/test --nj $nj --num-speakers $test_speakers \
+  --seed $seed
+# Lists not requested are converted too when present and when spk_test holds their utterances.
 python -m xmodal.bin.prepare_voxceleb vox1 --root $vox1_root \
-  --dev-dir data/spk_dev --test-dir data/spk_test --trials veri_test2.txt
+  --dev-dir data/spk_dev --test-dir data/spk_test --trials ${trials//,/ } \
+  --optional-trials O E H O_orig
 
 for x in ssl_train ssl_test spk_dev spk_test; do
   utils/validate_data_dir.sh data/$x
