@@ -49,12 +49,13 @@ def subset(data_dir: Path, out_dir: Path, speakers: int) -> Path:
     return out_dir
 
 
-def dump(data_dir: Path, out_dir: Path, face_size: int) -> Path:
+def dump(data_dir: Path, out_dir: Path, face_size: int, face_format: str = "raw",
+         jpeg_quality: int = 90) -> Path:
     """Stage 2 (``xmodal.bin.dump`` + ``merge_dump``, one job) at ``face_size``; the dump dir."""
-    conf = out_dir.parent / f"dump{face_size}.yaml"
+    conf = out_dir.parent / f"dump{face_size}_{face_format}.yaml"
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(f"face_size: {face_size}\nface_gray: false\nn_mels: 40\n"
-                    "av_tolerance_s: 0.1\n")
+    conf.write_text(f"face_size: {face_size}\nface_gray: false\nface_format: {face_format}\n"
+                    f"jpeg_quality: {jpeg_quality}\nn_mels: 40\nav_tolerance_s: 0.1\n")
     # Absolute paths: the scps then name absolute arks, readable from any working directory.
     out_dir = out_dir.resolve()
     run_module("xmodal.bin.dump", "--config", str(conf), "--data-dir", str(data_dir),

@@ -9,15 +9,17 @@ the total for the VoxCeleb2 dev set and for a 20% subset of it, and how many ran
 training windows one core turns into the paper model's input (30 x 224 x 224 x 3 uint8) per
 second. The windows are those ``TrackBatchSampler`` draws: a uniform track, a uniform start.
 
-    dump 48, 224 / loader   the current dump (uint8 RGB faces in a kaldiio numpy ark, float32
-                            log-mel), read as ``TrackWindowDataset`` does: the whole track,
-                            then the window sliced out (its log-mel window too, < 2% of
-                            the bytes; the other rows read faces only)
-    dump 224 / window       the same arks, reading only the window's bytes (seek + readinto:
-                            ``xmodal.data.npy_ark.read_npy_window``)
+    raw 224 / whole track   a raw dump (``face_format: raw``: uint8 RGB faces in a kaldiio
+                            numpy ark) read as ``TrackWindowDataset`` did before it read
+                            windows: the whole track, then the window sliced out
+    raw 48, 224 / loader    the same arks read by ``TrackWindowDataset`` (the window's face
+                            bytes only, ``xmodal.data.npy_ark.read_npy_window``, and the
+                            window's log-mel, < 2% of the bytes; the other rows read faces only)
     uint8 112 (+ resize)    faces dumped at 112 px: read as is (a model at 112 px) or
                             resized to 224 px per frame (the paper model unchanged)
-    JPEG 224 q90            one JPEG per frame (OpenCV's libjpeg-turbo): a JPEG-in-ark
+    JPEG 224 q90 / loader   a ``face_format: jpeg`` dump (one JPEG per frame, OpenCV's
+                            libjpeg-turbo, ``xmodal.data.face_store``) read by
+                            ``TrackWindowDataset``: the window's JPEG streams, decoded
     mp4 224 on the fly      the source mp4 decoded with PyAV on one thread up to the window's
                             end (one keyframe per face-track, as x264 writes a short track)
 
@@ -40,6 +42,7 @@ from typing import Callable
 
 import av
 import cv2
+import kaldiio
 import matplotlib
 import numpy as np
 import torch
@@ -80,8 +83,8 @@ class Track:
     key: str
     frames: int
     mp4: str
-    faces: dict[int, str]   # face size -> the faces.scp entry (ark:offset)
-    jpegs: list[bytes]
+    faces: dict[int, str]   # face size -> the raw dump's faces.scp entry (ark:offset)
+    jpegs: list[bytes]      # only for the portrait (a real face): its JPEG frames
 
 
 def load_tracks(dumps: dict[int, Path], data_dir: Path) -> list[Track]:
@@ -156,10 +159,10 @@ def portrait_jpeg(quality: int) -> bytes:
     return jpeg_encode(face, quality)
 
 
-def measured_bytes_per_s(dump_dir: Path) -> float:
-    """Bytes of the dump's face and feature arks per second of dumped video."""
-    arks = {v.rsplit(":", 1)[0] for name in ("faces.scp", "feats.scp")
-            for v in read_table(dump_dir / name).values()}
+def measured_bytes_per_s(dump_dir: Path, scps: tuple[str, ...] = ("faces.scp", "feats.scp")
+                         ) -> float:
+    """Bytes of the dump's arks named in ``scps`` per second of dumped video."""
+    arks = {v.rsplit(":", 1)[0] for name in scps for v in read_table(dump_dir / name).values()}
     frames = sum(int(n) for n in read_table(dump_dir / "utt2num_frames").values())
     return sum(os.path.getsize(a) for a in arks) / (frames / VIDEO_FPS)
 
@@ -192,12 +195,12 @@ def main() -> None:
             data_dir = _tiny.make_data_dir(tmp, size=PAPER_SIZE, speakers=args.speakers)
         dumps = {size: _tiny.dump(data_dir, tmp / "dump" / str(size), size)
                  for size in (48, 112, PAPER_SIZE)}
+        jpeg_dump = _tiny.dump(data_dir, tmp / "dump" / "jpeg", PAPER_SIZE, "jpeg",
+                               args.jpeg_quality)
         tracks = load_tracks(dumps, data_dir)
         os.chdir(cwd)
-        for track in tracks:
-            track.jpegs = [jpeg_encode(f, args.jpeg_quality)
-                           for f in read_npy_window(track.faces[PAPER_SIZE], 0, track.frames)]
         dataset = TrackWindowDataset(dumps[PAPER_SIZE], WINDOW)
+        jpeg_dataset = TrackWindowDataset(jpeg_dump, WINDOW)
         index = {key: i for i, key in enumerate(dataset.keys)}
         rng = np.random.default_rng(args.seed)
         windows = [(track, int(rng.integers(0, track.frames - WINDOW + 1)))
@@ -208,19 +211,21 @@ def main() -> None:
 
         seconds = sum(t.frames for t in tracks) / VIDEO_FPS
         mp4_bytes = sum(os.path.getsize(t.mp4) for t in tracks)
-        jpeg_bytes = sum(len(b) for t in tracks for b in t.jpegs)
+        jpeg_bps = measured_bytes_per_s(jpeg_dump, ("faces.scp",))
         portrait = Track("portrait", WINDOW, "", {}, [portrait_jpeg(args.jpeg_quality)] * WINDOW)
         raw_bytes = {size: size * size * 3 * VIDEO_FPS for size in dumps}
         dev_s = VOX2_DEV_HOURS * 3600
         quality = f"q{args.jpeg_quality}"
         formats = [  # name, bytes of faces per second of video, window reader
-            ("dump 48 / loader (mini)", raw_bytes[48], None),
-            ("dump 224 / loader", raw_bytes[PAPER_SIZE],
+            ("raw 48 / loader (mini)", raw_bytes[48], None),
+            ("raw 224 / whole track", raw_bytes[PAPER_SIZE],
+             lambda track, start: kaldiio.load_mat(track.faces[PAPER_SIZE])[start:start + WINDOW]),
+            ("raw 224 / loader", raw_bytes[PAPER_SIZE],
              lambda track, start: dataset[(index[track.key], start)]),
-            ("dump 224 / window read", raw_bytes[PAPER_SIZE], raw(PAPER_SIZE)),
             ("uint8 112 (model at 112)", raw_bytes[112], raw(112)),
             ("uint8 112 + resize 224", raw_bytes[112], lambda t, s: upsampled(raw(112)(t, s))),
-            (f"JPEG 224 {quality}", jpeg_bytes / seconds, jpeg_window),
+            (f"JPEG 224 {quality} / loader", jpeg_bps,
+             lambda track, start: jpeg_dataset[(index[track.key], start)]),
             (f"JPEG 224 {quality} real face", len(portrait.jpegs[0]) * VIDEO_FPS,
              lambda track, start: jpeg_window(portrait, 0)),
             ("mp4 224 on the fly", mp4_bytes / seconds, mp4_window),
@@ -237,6 +242,8 @@ def main() -> None:
             print(f"dump at {size} px: {computed / 1e3:.1f} kB/s computed ({size}x{size}x3 uint8 "
                   f"x {VIDEO_FPS} fps + {LOGMEL_BYTES_PER_S / 1e3:.0f} kB/s log-mel), "
                   f"{measured_bytes_per_s(dump_dir) / 1e3:.1f} kB/s measured on the arks")
+        print(f"JPEG {quality} dump at {PAPER_SIZE} px: {jpeg_bps / 1e3:.1f} kB/s of faces "
+              f"measured on the arks ({raw_bytes[PAPER_SIZE] / jpeg_bps:.1f}x smaller than raw)")
         print(f"\nVoxCeleb2 dev: {VOX2_DEV_HOURS:g} h, {VOX2_DEV_UTTERANCES} tracks; "
               f"{SUBSET:.0%} subset: {VOX2_DEV_HOURS * SUBSET:g} h. One GPU consumes "
               f"{gpu_rate:.0f} samples/s ({args.peak_tflops:g} TFLOP/s x {args.mfu:.0%} MFU). "
@@ -256,12 +263,13 @@ def main() -> None:
     frames_per_track = dev_s / VOX2_DEV_UTTERANCES * VIDEO_FPS
     frame_bytes = PAPER_SIZE * PAPER_SIZE * 3
     print(f"Reads per GPU: raw 224 windows {gpu_rate * WINDOW * frame_bytes / 1e9:.1f} GB/s; "
-          f"the current loader reads whole tracks ({frames_per_track:.0f} frames on average in "
-          f"VoxCeleb2 dev): {gpu_rate * frames_per_track * frame_bytes / 1e9:.0f} GB/s; JPEG "
-          f"windows of real faces {gpu_rate * WINDOW * len(portrait.jpegs[0]) / 1e9:.1f} GB/s.")
+          f"whole tracks, as the loader read them before it read windows "
+          f"({frames_per_track:.0f} frames on average in VoxCeleb2 dev): "
+          f"{gpu_rate * frames_per_track * frame_bytes / 1e9:.0f} GB/s; JPEG windows of real "
+          f"faces {gpu_rate * WINDOW * len(portrait.jpegs[0]) / 1e9:.1f} GB/s.")
     print("Rule: raw uint8 faces only while the whole dump fits in the page cache (random "
           "windows from disk need the GB/s above); otherwise the smallest format whose "
-          "cores/GPU the host can give (per frame JPEG at 224 for the paper model); mp4 on "
+          "cores/GPU the host can give (face_format: jpeg at 224 for the paper model); mp4 on "
           "the fly only when disk, not CPU, is short: its cost grows with track length.")
 
 if __name__ == "__main__":

@@ -6,14 +6,14 @@ Usage: python -m bench.train_speed [--mini-dump DIR] [--paper-dump DIR] [--loss 
 
 Two configs: mini (``egs/mini_voxceleb/v1/conf/ssl_<loss>.yaml``, 48 px faces) and paper
 (``egs/voxceleb/v1/conf/ssl_<loss>.yaml``, 224 px faces). Without dump dirs the benchmark
-makes a synthetic 224 px corpus of 32 tracks and dumps it at both face sizes (about 40 s).
+makes a synthetic 224 px corpus of 32 tracks and dumps it at both face sizes, in the face
+format of each recipe's ``conf/dump.yaml`` (raw for mini, jpeg for paper; about 40 s).
 
 (a) Loader rate: samples/s that the training DataLoader (``TrackWindowDataset`` and
 ``TrackBatchSampler`` at the config's batch size and ``num_workers``, as the trainer builds it)
 delivers with nothing consuming them, timed after the first ``num_workers`` batches so worker
 start-up and the batches prepared during it do not count. The same with one worker is the
-pipeline rate of one CPU core; it is also given for a dataset that reads only each window's
-face frames (``WindowReadDataset``, the change proposed for ``TrackWindowDataset``).
+pipeline rate of one CPU core.
 Step rate: samples/s of forward + losses + backward + SGD step (confusion adversaries and their
 own step included when the config has them, as in the trainer's loop body) on batches loaded
 beforehand; best of ``--steps`` steps after a warm-up.
@@ -48,17 +48,14 @@ import time
 import warnings
 from pathlib import Path
 
-import kaldiio
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import _tiny
 from xmodal.config import load_config
-from xmodal.data.datadir import read_table
+from xmodal.data.dump import DumpConfig
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
-from xmodal.data.npy_ark import read_npy_window
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
 from xmodal.models.two_stream import TwoStreamModel
 from xmodal.train.config import TrainConfig
@@ -175,32 +172,6 @@ def loader_rate(dataset: TrackWindowDataset, n_frames: int, batch_size: int, num
     return batch_size * (batches - skip) / (stamps[-1] - stamps[skip - 1])
 
 
-class WindowReadDataset(Dataset):
-    """``TrackWindowDataset``'s windows, reading only each window's face frames from the ark.
-
-    The change proposed for ``TrackWindowDataset``, whose ``kaldiio.load_mat`` reads the whole
-    track (7.8 s, 195 frames, on average in VoxCeleb2) to keep 30 frames. Features (16 kB per
-    second of video) are still read whole.
-    """
-
-    def __init__(self, dataset: TrackWindowDataset, dump_dir: Path):
-        self.keys, self.num_frames, self.n_frames = (dataset.keys, dataset.num_frames,
-                                                     dataset.n_frames)
-        self.feats = read_table(dump_dir / "feats.scp")
-        self.faces = read_table(dump_dir / "faces.scp")
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        track, start = item
-        key, n = self.keys[track], self.n_frames
-        feats = kaldiio.load_mat(self.feats[key])[FEATS_PER_VIDEO_FRAME * start:
-                                                  FEATS_PER_VIDEO_FRAME * (start + n)]
-        faces = read_npy_window(self.faces[key], start, n)
-        return torch.from_numpy(np.array(feats)), torch.from_numpy(faces)
-
-
 def load_batches(dataset: TrackWindowDataset, n_frames: int, batch_size: int, count: int,
                  device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``count`` training batches read in this process and moved to ``device``."""
@@ -237,8 +208,6 @@ def measure(name: str, cfg: TrainConfig, dump_dir: Path, step_batch: int, args,
                              args.loader_batches, pin)
         per_core = loader_rate(dataset, data.n_frames, data.batch_size, 1,
                                args.loader_batches, pin)
-        windowed = loader_rate(WindowReadDataset(dataset, dump_dir), data.n_frames,
-                               data.batch_size, 1, args.loader_batches, pin)
         batches = load_batches(dataset, data.n_frames, step_batch, args.steps + 1, device)
     finally:
         os.chdir(cwd)
@@ -252,12 +221,10 @@ def measure(name: str, cfg: TrainConfig, dump_dir: Path, step_batch: int, args,
     matmul = max(matmul, matmul_flops_per_s(args.matmul_size, matmul_dtype, device))
     per_sample = flops / step_batch
     achieved = per_sample * rate
-    print(f"{name}: faces {cfg.model.face_size} px, N={data.n_frames}, "
-          f"loss {args.loss}, {len(dataset)} tracks in {dump_dir}")
+    print(f"{name}: faces {cfg.model.face_size} px ({dataset.face_format} dump), "
+          f"N={data.n_frames}, loss {args.loss}, {len(dataset)} tracks in {dump_dir}")
     print(f"  loader: {loader:.1f} samples/s (B={data.batch_size}, num_workers="
           f"{data.num_workers}); {per_core:.1f} samples/s with 1 worker (one core)")
-    print(f"          {windowed:.1f} samples/s with 1 worker reading only the window's face "
-          f"frames (proposed for TrackWindowDataset)")
     print(f"  step:   {rate:.2f} samples/s (B={step_batch}, best of {args.steps} steps, "
           f"{step_batch / rate:.3f} s/step)")
     print(f"  ratio loader / step: {loader / rate:.1f}x (target >= 2x)")
@@ -265,8 +232,8 @@ def measure(name: str, cfg: TrainConfig, dump_dir: Path, step_batch: int, args,
           f"{achieved / 1e9:.1f} GFLOP/s vs matmul {matmul / 1e9:.1f} GFLOP/s "
           f"({str(matmul_dtype).removeprefix('torch.')} {args.matmul_size}^2) = "
           f"{achieved / matmul:.0%} of measured dense matmul")
-    return {"loader": loader, "per_core": per_core, "windowed": windowed, "step": rate,
-            "flops": per_sample}
+    return {"loader": loader, "per_core": per_core, "step": rate, "flops": per_sample,
+            "face_format": dataset.face_format}
 
 
 def main() -> None:
@@ -297,6 +264,8 @@ def main() -> None:
     args.matmul_size = args.matmul_size or (8192 if device.type == "cuda" else 2048)
     configs = {name: load_config(conf / f"ssl_{args.loss}.yaml", TrainConfig)
                for name, conf in CONF_DIRS.items()}
+    dump_configs = {name: load_config(conf / "dump.yaml", DumpConfig)
+                    for name, conf in CONF_DIRS.items()}
     dumps = {"mini": args.mini_dump, "paper": args.paper_dump}
     dumps = {name: path.resolve() if path else None for name, path in dumps.items()}
     print(f"device {device}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores")
@@ -307,7 +276,9 @@ def main() -> None:
             for name, path in dumps.items():
                 if path is None:
                     dumps[name] = _tiny.dump(data_dir, Path(tmp) / "dump" / name,
-                                             configs[name].model.face_size)
+                                             configs[name].model.face_size,
+                                             dump_configs[name].face_format,
+                                             dump_configs[name].jpeg_quality)
             print(f"built a synthetic corpus and its dumps in {time.perf_counter() - start:.0f} s")
         results = {
             "mini": measure("mini", configs["mini"], dumps["mini"],
@@ -319,10 +290,9 @@ def main() -> None:
     print(f"GPU sizing (paper config): {paper['flops'] / 1e9:.1f} GFLOP per sample; "
           f"{args.peak_tflops:g} TFLOP/s dense bf16 x {args.mfu:.0%} MFU -> "
           f"{gpu_rate:.0f} samples/s per GPU")
-    print(f"  data pipeline per core (1 worker, 224 px dump): {paper['per_core']:.1f} samples/s "
-          f"-> {gpu_rate / paper['per_core']:.0f} cores keep one GPU busy; reading only the "
-          f"windows: {paper['windowed']:.1f} samples/s -> "
-          f"{gpu_rate / paper['windowed']:.0f} cores")
+    print(f"  data pipeline per core (1 worker, 224 px {paper['face_format']} dump): "
+          f"{paper['per_core']:.1f} samples/s -> {gpu_rate / paper['per_core']:.0f} cores keep "
+          f"one GPU busy")
 
 
 if __name__ == "__main__":

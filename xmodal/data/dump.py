@@ -4,15 +4,17 @@
 writes into ``OUT``:
 
     feats.J.ark/.scp     float32 (4V, n_mels) log-mel, Kaldi matrices
-    faces.J.ark/.scp     uint8 (V, S, S, C) face frames (kaldiio numpy format), if video.scp
+    faces.J.ark/.scp     face frames (V, S, S, C), if video.scp: uint8 arrays (kaldiio numpy
+                         format), raw or JPEG-coded per ``face_format`` (``face_store``)
+    face_format.J        the format of faces.J.ark, if video.scp
     utt2num_frames.J     V, the number of video frames (audio-only sets: floor(samples / 640))
     skipped.J            ``<utt> <reason>`` for utterances left out
 
 Arks and scps are written under temporary names and renamed when the job ends, ``skipped.J``
 last, so a killed job never leaves a set of files that looks complete. ``merge_dump`` then
 checks that every utterance was dumped or skipped, and turns ``OUT`` into a data dir of the
-dumped utterances (feats.scp, faces.scp, utt2num_frames, the source tables, filtered trials)
-marked ``OUT/.done``.
+dumped utterances (feats.scp, faces.scp, face_format, utt2num_frames, the source tables,
+filtered trials) marked ``OUT/.done``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import kaldiio
 import numpy as np
@@ -31,6 +33,8 @@ from tqdm import tqdm
 from xmodal.atomic import write_lines_atomic, write_text_atomic
 from xmodal.data.audio_io import MediaError, read_audio
 from xmodal.data.datadir import DataDir, read_table, sorted_keys, write_table
+from xmodal.data.face_store import (FACE_FORMATS, FORMAT_FILE, encode_track, read_format_file,
+                                    write_face_format)
 from xmodal.data.features import (FEATS_PER_VIDEO_FRAME, SAMPLE_RATE, SAMPLES_PER_VIDEO_FRAME,
                                   VIDEO_FPS, LogMel, logmel_for_video)
 from xmodal.data.npy_ark import NumpyArkWriter
@@ -46,6 +50,10 @@ class DumpConfig:
 
     face_size: int = 224
     face_gray: bool = False
+    # How face frames are stored (``xmodal.data.face_store``): raw uint8, or one JPEG per
+    # frame at jpeg_quality (8-23x smaller at q90; decoded when a training window is read).
+    face_format: Literal["raw", "jpeg"] = "raw"
+    jpeg_quality: int = 90
     n_mels: int = 40
     # Audio longer or shorter than 640 samples x video frames by more than this is skipped.
     av_tolerance_s: float = 0.1
@@ -53,6 +61,11 @@ class DumpConfig:
     def __post_init__(self):
         if self.face_size < 1 or self.n_mels < 1 or self.av_tolerance_s < 0:
             raise ValueError("face_size and n_mels must be positive, av_tolerance_s >= 0")
+        if self.face_format not in FACE_FORMATS:
+            raise ValueError(f"face_format must be one of {', '.join(FACE_FORMATS)}, got "
+                             f"'{self.face_format}'")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1-100, got {self.jpeg_quality}")
 
 
 class DumpError(RuntimeError):
@@ -91,6 +104,10 @@ class JobOutputs:
         return self.path("faces.{job}.scp")
 
     @property
+    def face_format(self) -> Path:
+        return self.path(FORMAT_FILE + ".{job}")
+
+    @property
     def num_frames(self) -> Path:
         return self.path("utt2num_frames.{job}")
 
@@ -101,7 +118,7 @@ class JobOutputs:
     def all_files(self) -> list[Path]:
         """Every final file of the job, its completion mark ``skipped`` first."""
         return [self.skipped, self.num_frames, self.feats_scp, self.feats_ark, self.faces_scp,
-                self.faces_ark]
+                self.faces_ark, self.face_format]
 
 
 def is_done(out_dir: str | os.PathLike) -> bool:
@@ -223,10 +240,13 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
                     continue
                 _write(feats_writer, outputs.feats_ark, utt, feats)
                 if faces_writer is not None:
-                    _write(faces_writer, outputs.faces_ark, utt, faces)
+                    _write(faces_writer, outputs.faces_ark, utt,
+                           encode_track(faces, config.face_format, config.jpeg_quality))
                 num_frames[utt] = str(len(feats) // FEATS_PER_VIDEO_FRAME)
         for ark, scp in arks:
             _publish_ark(ark, scp)
+        if has_video:
+            write_face_format(outputs.face_format, config.face_format)
         write_table(outputs.num_frames, num_frames)
         write_table(outputs.skipped, skipped)
     except OSError as err:  # a full disk, a read-only dir
@@ -269,6 +289,21 @@ def _merge_tables(paths: list[Path]) -> dict[str, str]:
     return {key: merged[key] for key in sorted_keys(merged)}
 
 
+def _merged_face_format(jobs: list[JobOutputs]) -> str:
+    """The face format all ``jobs`` wrote (one faces.scp cannot mix formats)."""
+    formats = {}
+    for job in jobs:
+        try:
+            formats[job.job] = read_format_file(job.face_format)
+        except ValueError as err:
+            raise DumpError(str(err)) from None
+    if len(set(formats.values())) > 1:
+        raise DumpError(f"{jobs[0].out_dir}: dump jobs wrote faces in different formats ("
+                        + ", ".join(f"job {j}: {f}" for j, f in formats.items())
+                        + "); rerun them with one config")
+    return formats[jobs[0].job]
+
+
 def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                num_jobs: int) -> MergeSummary:
     """Merge the outputs of dump jobs ``1..num_jobs`` of ``data_dir`` into the data dir ``out_dir``.
@@ -283,7 +318,7 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     jobs = [JobOutputs(out.root, job) for job in range(1, num_jobs + 1)]
     for job in jobs:
         needed = [job.feats_scp, job.num_frames, job.skipped]
-        for path in needed + ([job.faces_scp] if has_video else []):
+        for path in needed + ([job.faces_scp, job.face_format] if has_video else []):
             if not path.is_file():
                 raise DumpError(f"dump job {job.job} did not complete: {path} is missing "
                                 f"(see {out.root}/log/dump.{job.job}.log)")
@@ -291,6 +326,7 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     num_frames = _merge_tables([job.num_frames for job in jobs])
     skipped = _merge_tables([job.skipped for job in jobs])
     faces = _merge_tables([job.faces_scp for job in jobs]) if has_video else None
+    face_format = _merged_face_format(jobs) if has_video else None
     for name, table in (("utt2num_frames", num_frames), ("faces.scp", faces)):
         if table is not None and list(table) != list(feats):
             raise DumpError(f"{out.root}: the utterances of {name} differ from feats.scp")
@@ -313,6 +349,8 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     # A merge that fails part-way (e.g. a full disk) must not leave an old mark standing.
     out.file(DONE_MARKER).unlink(missing_ok=True)
     out.write(dumped)
+    if face_format is not None:
+        write_face_format(out.file(FORMAT_FILE), face_format)
     write_table(out.file("skipped"), skipped)
     validate_data_dir(out.root, check_files=False)
     write_text_atomic(out.file(DONE_MARKER), "")

@@ -61,6 +61,10 @@ class ScpReader(Mapping):
         """``scp:line`` of ``key``'s entry."""
         return f"{self.path}:{self._lines[key]}"
 
+    def spec(self, key: str) -> str:
+        """``key``'s entry as the scp gives it (e.g. ``ark:offset``), for readers of its own."""
+        return self._specs[key]
+
     def __getitem__(self, key: str) -> np.ndarray:
         spec = self._specs[key]
         if _is_pickled(spec):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.data.datadir import DataDir, DataDirError, sorted_keys, write_data_dir
+from xmodal.data.datadir import DataDir, DataDirError, atomic_dir, sorted_keys
+from xmodal.data.face_store import FORMAT_FILE, read_face_format, write_face_format
 
 
 def choose_speakers(speakers: list[str], num_spk: int, seed: int) -> list[str]:
@@ -33,8 +34,9 @@ def subset_data_dir(src: str | os.PathLike, dest: str | os.PathLike, num_spk: in
 
     Every per-utterance table present (wav.scp, utt2spk, text, video.scp, utt2num_frames,
     feats.scp, faces.scp) is restricted to those speakers' utterances and spk2utt is rebuilt,
-    all sorted. Trial lists are not copied: a speaker subset is a training set. ``dest`` is
-    replaced whole, atomically. Returns the chosen speakers.
+    all sorted; a dump dir's ``face_format`` goes with its faces.scp. Trial lists are not
+    copied: a speaker subset is a training set. ``dest`` is replaced whole, atomically.
+    Returns the chosen speakers.
     """
     if Path(src).resolve() == Path(dest).resolve():
         raise DataDirError(f"{dest}: the subset cannot replace its source data dir")
@@ -45,5 +47,12 @@ def subset_data_dir(src: str | os.PathLike, dest: str | os.PathLike, num_spk: in
         raise DataDirError(f"{src}: {err}") from None
     subset = tables.subset(utt for spk in speakers for utt in tables.spk2utt[spk].split())
     subset.trials = {}
-    write_data_dir(dest, subset)
+    with atomic_dir(dest) as tmp:
+        DataDir(tmp).write(subset)
+        if subset.faces is not None:
+            try:
+                face_format = read_face_format(src)
+            except ValueError as err:
+                raise DataDirError(str(err)) from None
+            write_face_format(tmp / FORMAT_FILE, face_format)
     return speakers
