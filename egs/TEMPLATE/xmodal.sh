@@ -85,9 +85,12 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       continue
     fi
     resume=""; ls "$expdir/$tag"/epoch*.pt >/dev/null 2>&1 && resume="--resume"
-    log "  training $tag (log: $expdir/$tag/train.log)"
+    # Every node runs this stage: one log per node on a shared exp dir.
+    train_log=$expdir/$tag/train.log
+    [ "$num_nodes" -gt 1 ] && train_log=$expdir/$tag/train.node${SLURM_NODEID:-$(hostname -s)}.log
+    log "  training $tag (log: $train_log)"
     start=$(date +%s)
-    $train_cmd "$expdir/$tag/train.log" ${train_py/-TAG/-$tag} --config "$conf" --device $device \
+    $train_cmd "$train_log" ${train_py/-TAG/-$tag} --config "$conf" --device $device \
       --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" $resume
     log "  $tag trained in $(( $(date +%s) - start )) s"
   done

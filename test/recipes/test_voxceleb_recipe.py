@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,28 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert again.returncode == 0, again.stderr[-3000:]
     after = {p: p.stat().st_mtime_ns for p in before}
     assert after == before
+
+    # Stage 3 on two "nodes" (two run.sh on localhost, as srun would start them): torchrun's
+    # c10d rendezvous joins them into one 2-process training, each node logging on its own.
+    write(conf / "tiny_nodes.yaml", ssl)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    nodes = [subprocess.Popen(
+        ["./run.sh", "--stage", "3", "--stop-stage", "3", "--ngpu", "0", "--num-nodes", "2",
+         "--rdzv-endpoint", f"127.0.0.1:{port}", "--ssl-configs", "conf/tiny_nodes.yaml"],
+        cwd=recipe, env={**env, "SLURM_JOB_ID": f"test{port}", "SLURM_NODEID": str(node)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for node in (0, 1)]
+    for node in nodes:
+        output, _ = node.communicate(timeout=600)
+        assert node.returncode == 0, output[-3000:]
+    trained = exp / "tiny_nodes"
+    assert (trained / "model.pt").exists()
+    assert {p.name for p in trained.glob("train.node*.log")} == {"train.node0.log",
+                                                                 "train.node1.log"}
+    entry = (trained / "train_log.jsonl").read_text().splitlines()[-1]
+    sums = yaml.safe_load(entry)["rank_param_sums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
 
 
 def test_cmd_sh_selects_the_backend(tmp_path: Path):
