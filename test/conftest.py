@@ -34,6 +34,40 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+# The smallest training config that runs every loss (content, identity, disentanglement) on
+# the tiny dump; tests change what they need with ``section__key=value`` overrides.
+TINY_TRAIN = {
+    "model": {"width": 0.125, "face_size": 32, "face_channels": 3, "n_mels": 40,
+              "embed_dim": 32, "head_hidden": 32, "trunk_dim": 32},
+    "data": {"n_frames": 12, "batch_size": 4, "batches_per_epoch": 3, "valid_batches": 2,
+             "num_workers": 1},
+    "optim": {"epochs": 2, "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "lr_decay": 0.9,
+              "adversary_lr": 0.05},
+    "loss": {"content": True, "identity": True, "disentangle": True, "alpha": 1.0,
+             "similarity": "cosine", "adversary_dim": 16},
+    "seed": 3,
+    "average_last": 2,
+}
+
+
+def write_train_config(path: Path, **overrides) -> Path:
+    """Write ``TINY_TRAIN`` with ``section__key=value`` overrides as yaml at ``path``."""
+    import yaml
+
+    cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY_TRAIN.items()}
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        cfg[section][key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_config():
+    """``write_train_config(path, **overrides)``: the tiny training config, as a file."""
+    return write_train_config
+
+
 @pytest.fixture(scope="session")
 def corpus_factory():
     """``make_corpus`` for tests that need a variant of the tiny corpus."""

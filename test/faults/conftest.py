@@ -7,7 +7,6 @@ has to hit it from outside.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
 import signal
@@ -20,31 +19,9 @@ from typing import Callable
 
 import pytest
 import torch
-import yaml
 
-# Three epochs of two batches: enough to kill a run between, inside and while saving epochs.
-TINY_TRAIN = {
-    "model": {"width": 0.125, "face_size": 32, "face_channels": 3, "n_mels": 40,
-              "embed_dim": 32, "head_hidden": 32, "trunk_dim": 32},
-    "data": {"n_frames": 12, "batch_size": 4, "batches_per_epoch": 2, "valid_batches": 1,
-             "num_workers": 0},
-    "optim": {"epochs": 3, "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "lr_decay": 0.9,
-              "adversary_lr": 0.05},
-    "loss": {"content": True, "identity": True, "disentangle": True, "alpha": 1.0,
-             "similarity": "cosine", "adversary_dim": 16},
-    "seed": 3,
-    "average_last": 2,
-}
 PR_CAPBSET_DROP = 24
 CAP_DAC_OVERRIDE = 1
-
-
-def train_config(path: Path, epochs: int = 3, batches: int = 2) -> Path:
-    """Write the tiny training config with ``epochs`` epochs of ``batches`` batches."""
-    cfg = json.loads(json.dumps(TINY_TRAIN))
-    cfg["optim"]["epochs"], cfg["data"]["batches_per_epoch"] = epochs, batches
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def train_cmd(config: Path, dump: Path, out: Path, *extra: str) -> list[str]:
@@ -120,9 +97,15 @@ def obey_permissions() -> None:
 
 
 @pytest.fixture(scope="session")
-def faults() -> SimpleNamespace:
-    """The helpers above."""
-    return SimpleNamespace(train_config=train_config, train_cmd=train_cmd,
+def faults(train_config) -> SimpleNamespace:
+    """The helpers above, and ``train_config(path, epochs, batches)``: the tiny training
+    config with ``epochs`` epochs of ``batches`` batches, in-process loading and one validation
+    batch (enough to kill a run between, inside and while saving epochs)."""
+    def tiny_train_config(path: Path, epochs: int = 3, batches: int = 2) -> Path:
+        return train_config(path, optim__epochs=epochs, data__batches_per_epoch=batches,
+                            data__valid_batches=1, data__num_workers=0)
+
+    return SimpleNamespace(train_config=tiny_train_config, train_cmd=train_cmd,
                            module_cmd=module_cmd, start=start, wait_for=wait_for,
                            sigkill=sigkill, temporaries=temporaries, file_bytes=file_bytes,
                            file_size_limit=file_size_limit, obey_permissions=obey_permissions)
@@ -171,10 +154,10 @@ def tiny_exp(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_run(tiny_dump: Path, tmp_path_factory) -> SimpleNamespace:
+def trained_run(tiny_dump: Path, tmp_path_factory, faults) -> SimpleNamespace:
     """A finished one-epoch training run: ``exp`` dir and its ``config`` (copy before changing)."""
     root = tmp_path_factory.mktemp("trained")
-    config = train_config(root / "one_epoch.yaml", epochs=1, batches=1)
+    config = faults.train_config(root / "one_epoch.yaml", epochs=1, batches=1)
     proc = subprocess.run(train_cmd(config, tiny_dump, root / "exp"), capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -17,29 +17,6 @@ import yaml
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import load_checkpoint
 
-TINY = {
-    "model": {"width": 0.125, "face_size": 32, "face_channels": 3, "n_mels": 40,
-              "embed_dim": 32, "head_hidden": 32, "trunk_dim": 32},
-    "data": {"n_frames": 12, "batch_size": 4, "batches_per_epoch": 3, "valid_batches": 2,
-             "num_workers": 1},
-    "optim": {"epochs": 2, "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "lr_decay": 0.9,
-              "adversary_lr": 0.05},
-    "loss": {"content": True, "identity": True, "disentangle": True, "alpha": 1.0,
-             "similarity": "cosine", "adversary_dim": 16},
-    "seed": 3,
-    "average_last": 2,
-}
-
-
-def write_config(path: Path, **overrides) -> Path:
-    cfg = json.loads(json.dumps(TINY))
-    for dotted, value in overrides.items():
-        section, key = dotted.split("__")
-        cfg[section][key] = value
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def train(config: Path, dump: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "xmodal.bin.train", "--config", str(config),
                            "--train-dir", str(dump / "ssl_train"), "--valid-dir",
@@ -54,12 +31,13 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
             **{f"obj.{k}": v for k, v in state["objective"].items()}}
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_dump: Path, tmp_path: Path):
-    straight = train(write_config(tmp_path / "two.yaml"), tiny_dump, tmp_path / "straight")
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_dump: Path, tmp_path: Path,
+                                                          train_config):
+    straight = train(train_config(tmp_path / "two.yaml"), tiny_dump, tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr
-    first = train(write_config(tmp_path / "one.yaml", optim__epochs=1), tiny_dump, tmp_path / "cut")
+    first = train(train_config(tmp_path / "one.yaml", optim__epochs=1), tiny_dump, tmp_path / "cut")
     assert first.returncode == 0, first.stderr
-    resumed = train(write_config(tmp_path / "two.yaml"), tiny_dump, tmp_path / "cut", "--resume")
+    resumed = train(train_config(tmp_path / "two.yaml"), tiny_dump, tmp_path / "cut", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     a, b = weights(tmp_path / "straight" / "epoch2.pt"), weights(tmp_path / "cut" / "epoch2.pt")
     assert a.keys() == b.keys()
@@ -78,19 +56,21 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_dump: Path, tmp_p
     assert list((tmp_path / "straight" / "tensorboard").iterdir())
 
 
-def test_existing_run_is_not_overwritten_without_resume(tiny_dump: Path, tmp_path: Path):
-    config = write_config(tmp_path / "c.yaml", optim__epochs=1, data__batches_per_epoch=1)
+def test_existing_run_is_not_overwritten_without_resume(tiny_dump: Path, tmp_path: Path,
+                                                        train_config):
+    config = train_config(tmp_path / "c.yaml", optim__epochs=1, data__batches_per_epoch=1)
     assert train(config, tiny_dump, tmp_path / "x").returncode == 0
     again = train(config, tiny_dump, tmp_path / "x")
     assert again.returncode == 1 and "--resume" in again.stderr
 
 
-def test_config_errors_name_the_key(tiny_dump: Path, tmp_path: Path):
+def test_config_errors_name_the_key(tiny_dump: Path, tmp_path: Path, train_config):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({**TINY, "optim": {**TINY["optim"], "lr_decy": 0.9}}))
+    tiny = yaml.safe_load(train_config(bad).read_text())
+    bad.write_text(yaml.safe_dump({**tiny, "optim": {**tiny["optim"], "lr_decy": 0.9}}))
     proc = train(bad, tiny_dump, tmp_path / "y")
     assert proc.returncode == 1 and "optim.lr_decy" in proc.stderr
-    bad.write_text(yaml.safe_dump({**TINY, "loss": {**TINY["loss"], "similarity": "dot"}}))
+    bad.write_text(yaml.safe_dump({**tiny, "loss": {**tiny["loss"], "similarity": "dot"}}))
     proc = train(bad, tiny_dump, tmp_path / "y")
     assert proc.returncode == 1 and "loss.similarity" in proc.stderr
     assert not (tmp_path / "y").exists()
@@ -118,7 +98,8 @@ def finish(proc: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("loss", [{"content": True, "identity": False, "disentangle": False},
                                   {"content": True, "identity": True, "disentangle": True}])
-def test_two_nodes_compute_what_one_process_does(tiny_dump: Path, tmp_path: Path, loss: dict):
+def test_two_nodes_compute_what_one_process_does(tiny_dump: Path, tmp_path: Path, train_config,
+                                                loss: dict):
     """Two torchrun "nodes" on localhost (c10d rendezvous, 1 process each) split the global
     batch and end with the weights of a single process that trained on the whole batch."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
@@ -126,7 +107,7 @@ def test_two_nodes_compute_what_one_process_does(tiny_dump: Path, tmp_path: Path
     # different orders, and on a 4-track batch each further step amplifies that float noise
     # ~50x (content only) to ~1000x (with the confusion loss), measured against the same
     # run with another thread count; a longer run would drift apart however exact the code.
-    cfg = write_config(tmp_path / "ddp.yaml", optim__epochs=1,
+    cfg = train_config(tmp_path / "ddp.yaml", optim__epochs=1,
                        data__batches_per_epoch=1, data__num_workers=0,
                        **{f"loss__{k}": v for k, v in loss.items()})
     single = run_train_cmd([sys.executable], cfg, tiny_dump, tmp_path / "single")
@@ -143,8 +124,9 @@ def test_two_nodes_compute_what_one_process_does(tiny_dump: Path, tmp_path: Path
     assert len(sums) == 2 and sums[0] == sums[1]
     one = load_checkpoint(tmp_path / "single" / "model.pt")["model"]
     two = load_checkpoint(tmp_path / "nodes" / "model.pt")["model"]
-    torch.manual_seed(TINY["seed"])
-    initial = TwoStreamModel(ModelConfig(**TINY["model"])).state_dict()
+    tiny = yaml.safe_load(cfg.read_text())
+    torch.manual_seed(tiny["seed"])
+    initial = TwoStreamModel(ModelConfig(**tiny["model"])).state_dict()
     learnt = [k for k in one if one[k].is_floating_point() and "running" not in k]
 
     def distance(a: dict, b: dict) -> float:
@@ -158,9 +140,9 @@ def test_two_nodes_compute_what_one_process_does(tiny_dump: Path, tmp_path: Path
         assert logs[1][key] == pytest.approx(logs[0][key], rel=1e-3, abs=1e-4), key
 
 
-def test_global_batch_must_split_evenly(tiny_dump: Path, tmp_path: Path):
+def test_global_batch_must_split_evenly(tiny_dump: Path, tmp_path: Path, train_config):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    cfg = write_config(tmp_path / "odd.yaml", optim__epochs=1, data__batch_size=3,
+    cfg = train_config(tmp_path / "odd.yaml", optim__epochs=1, data__batch_size=3,
                        data__num_workers=0)
     proc = run_train_cmd([torchrun, "--standalone", "--nproc_per_node=2"], cfg, tiny_dump,
                          tmp_path / "odd")
