@@ -36,13 +36,14 @@ class TrackWindowDataset(Dataset):
     def __init__(self, dump_dir: str | Path, n_frames: int):
         dump_dir = Path(dump_dir)
         num_frames = read_table(dump_dir / "utt2num_frames")
-        faces_scp = read_table(dump_dir / "faces.scp")
+        self._feats = ScpReader(dump_dir / "feats.scp")
+        self._faces = ScpReader(dump_dir / "faces.scp")
         self.n_frames = n_frames
         # Tracks shorter than one window cannot be sampled; they are left out, not padded.
-        self.keys = sorted(k for k in faces_scp if int(num_frames[k]) >= n_frames)
-        if len(self.keys) < len(faces_scp):
+        self.keys = sorted(k for k in self._faces if int(num_frames[k]) >= n_frames)
+        if len(self.keys) < len(self._faces):
             log.info("%s: %d of %d face-tracks are shorter than %d frames and are not used",
-                     dump_dir, len(faces_scp) - len(self.keys), len(faces_scp), n_frames)
+                     dump_dir, len(self._faces) - len(self.keys), len(self._faces), n_frames)
         if len(self.keys) < 2:
             raise ValueError(f"{dump_dir}: fewer than 2 face-tracks have >= {n_frames} frames")
         self.num_frames = np.array([int(num_frames[k]) for k in self.keys])
@@ -50,8 +51,6 @@ class TrackWindowDataset(Dataset):
             self.face_format = read_face_format(dump_dir)
         except ValueError as err:
             raise DataDirError(str(err)) from None
-        self._feats = ScpReader(dump_dir / "feats.scp")
-        self._faces = ScpReader(dump_dir / "faces.scp")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -60,10 +59,11 @@ class TrackWindowDataset(Dataset):
         track, start = item
         key = self.keys[track]
         n = self.n_frames
-        feats = self._feats[key][FEATS_PER_FRAME * start:FEATS_PER_FRAME * (start + n)]
+        first, last = FEATS_PER_FRAME * start, FEATS_PER_FRAME * (start + n)
+        feats = self._feats[key][first:last]
         if not np.isfinite(feats).all():
             raise DataDirError(f"{self._feats.where(key)}: key '{key}' has NaN or inf features "
-                               f"in frames {FEATS_PER_FRAME * start}-{FEATS_PER_FRAME * (start + n)}")
+                               f"in frames {first}-{last}")
         try:
             faces = read_window(self._faces.spec(key), self.face_format, start, n)
         except (OSError, ValueError) as err:  # a missing ark; a bad or truncated entry

@@ -23,8 +23,10 @@ from xmodal.train.distributed import gather_batch
 Outputs = dict[str, dict[str, torch.Tensor]]
 
 
-def _keep(x: torch.Tensor) -> torch.Tensor:
-    return x
+def _global_batch(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` of every rank in training; this process' own ``x`` in evaluation, which runs on
+    one rank only (gathering there would wait for ranks that never come)."""
+    return gather_batch(x) if module.training else x
 
 
 class CrossModalObjective(nn.Module):
@@ -45,9 +47,8 @@ class CrossModalObjective(nn.Module):
             terms["content_loss"], terms["content_acc"] = self.sync(v["content"], a["content"])
             total = total + terms["content_loss"]
         if self.identity is not None:
-            gather = gather_batch if self.training else _keep
             terms["identity_loss"], terms["identity_acc"] = self.identity(
-                gather(v["identity"]), gather(a["identity"]), generator)
+                _global_batch(self, v["identity"]), _global_batch(self, a["identity"]), generator)
             total = total + terms["identity_loss"]
         terms["loss"] = total
         return terms
@@ -66,10 +67,9 @@ class Adversaries(nn.Module):
     def confusion(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """alpha x (CE to uniform) of both adversaries, adversaries frozen; their accuracies."""
         a, v = out["audio"], out["visual"]
-        gather = gather_batch if self.training else _keep
         sync_conf, sync_acc = self.sync_from_identity.confusion_loss(v["identity"], a["identity"])
         id_conf, id_acc = self.identity_from_content.confusion_loss(
-            gather(v["content"]), gather(a["content"]), generator)
+            _global_batch(self, v["content"]), _global_batch(self, a["content"]), generator)
         return {"confusion_loss": self.alpha * (sync_conf + id_conf),
                 "leak_content_in_identity_acc": sync_acc,
                 "leak_identity_in_content_acc": id_acc}
@@ -77,8 +77,8 @@ class Adversaries(nn.Module):
     def forward(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """The adversaries' own loss on detached embeddings (no gradient reaches the model)."""
         a, v = out["audio"], out["visual"]
-        gather = gather_batch if self.training else _keep
         sync_loss, _ = self.sync_from_identity.adversary_loss(v["identity"], a["identity"])
         id_loss, _ = self.identity_from_content.adversary_loss(
-            gather(v["content"].detach()), gather(a["content"].detach()), generator)
+            _global_batch(self, v["content"].detach()), _global_batch(self, a["content"].detach()),
+            generator)
         return {"adversary_loss": sync_loss + id_loss}
