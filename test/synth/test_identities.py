@@ -6,6 +6,7 @@ import colorsys
 import numpy as np
 
 from xmodal.synth.corpus import CorpusSpec, sample_identity
+from xmodal.synth.voice import FEMALE_VARIANTS, MALE_VARIANTS
 
 
 def identities(n: int = 300):
@@ -34,3 +35,25 @@ def test_hundreds_of_identities_have_distinct_voices():
     assert len(voices) >= 0.95 * len(people)
     assert len({p.voice.variant for p in people}) >= 30
     assert {p.gender for p in people} == {"m", "f"}
+
+
+def test_a_face_shows_its_gender():
+    """Gender is the cue a listener and a viewer share most: hair style and beards show it."""
+    people = identities()
+    plain = [p for p in people if p.face.hair_style != 3]  # curly hair: either gender
+    guess = ["f" if p.face.hair_style == 1 else "m" for p in plain]
+    assert np.mean([g == p.gender for g, p in zip(guess, plain)]) > 0.8
+    assert not any(p.face.beard for p in people if p.gender == "f")
+    assert np.mean([p.face.beard for p in people if p.gender == "m"]) > 0.3
+
+
+def test_the_voice_variant_goes_with_the_glasses():
+    """Within a gender, 25 ms log-mel frames hardly resolve pitch, but they do carry the espeak
+    speaker variant: the trait that picks the variant also puts on the glasses."""
+    people = identities()
+    def variant_rank(p):
+        variants = MALE_VARIANTS if p.gender == "m" else FEMALE_VARIANTS
+        return variants.index(p.voice.variant) / (len(variants) - 1)
+    glasses = [p.face.glasses for p in people]
+    assert 0.1 < np.mean(glasses) < 0.4
+    assert np.corrcoef([variant_rank(p) for p in people], glasses)[0, 1] > 0.45

@@ -77,8 +77,9 @@ def sample_voice(rng: np.random.Generator, gender: str, age: float, accent: str,
     old = max(0.0, (age - 45.0) / 30.0)  # 0 up to 45 years, 1 at 75
     formant_mu = 1.0 if gender == "m" else 1.06
     t0, t1, t2, t3 = (float(t) for t in traits)
-    # The speaker variant is the voice's strongest cue; tie its choice partly to a trait.
-    pick = 0.5 * (1.0 + math.erf((0.7 * t3 + 0.7 * rng.standard_normal()) / math.sqrt(2)))
+    # The speaker variant is the voice's strongest cue that survives the model's per-bin
+    # normalised 25 ms log-mel frames (pitch within a gender does not): tie it to a trait.
+    pick = 0.5 * (1.0 + math.erf((0.9 * t3 + 0.4 * rng.standard_normal()) / math.sqrt(2)))
     return VoiceParams(
         accent=accent,
         variant=variants[min(len(variants) - 1, int(pick * len(variants)))],
