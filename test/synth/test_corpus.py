@@ -12,6 +12,8 @@ import av
 import numpy as np
 import pytest
 
+from xmodal.synth.corpus import CorpusSpec, plan_jobs
+
 
 def files_under(root: Path) -> dict[str, str]:
     """Relative path -> sha256 of every corpus file except the run log (times vary)."""
@@ -202,3 +204,18 @@ def test_av_offset_shifts_the_mouth(tmp_path: Path, offset_ms: int, corpus_facto
     assert best == round(offset_ms / 40)
     txt = next((root / "voxceleb2" / "dev" / "txt").rglob("*.txt")).read_text()
     assert f"Offset    : \t{round(offset_ms / 40)}" in txt
+
+
+def test_ssl_training_identities_can_have_fewer_videos():
+    spec = CorpusSpec(vox2_dev_speakers=4, vox2_test_speakers=2, vox1_dev_speakers=2,
+                      vox1_test_speakers=2, videos_per_speaker=3, utts_per_video=2,
+                      vox2_dev_videos=1)
+    _, jobs = plan_jobs(spec, Path("unused"))
+    videos = {}
+    for job in jobs:
+        videos.setdefault((job.track.pool, job.track.spk), set()).add(job.track.ytid)
+    assert {(pool, len(v)) for (pool, _), v in videos.items()} == \
+        {("vox2_dev", 1), ("vox2_test", 3), ("vox1_dev", 3), ("vox1_test", 3)}
+    assert sum(job.track.pool == "vox2_dev" for job in jobs) == 4 * 1 * 2
+    with pytest.raises(ValueError, match="vox2_dev_videos"):
+        CorpusSpec(vox2_dev_videos=-1)

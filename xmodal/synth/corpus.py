@@ -41,6 +41,10 @@ class CorpusSpec:
     vox1_dev_speakers: int = 40
     vox1_test_speakers: int = 12
     videos_per_speaker: int = 3
+    # Videos per VoxCeleb2-dev (SSL training) identity; 0: videos_per_speaker. For a fixed
+    # number of utterances, more identities with fewer videos each is what the cross-modal
+    # identity task generalises from (README, "The mini recipe's results").
+    vox2_dev_videos: int = 0
     utts_per_video: int = 2
     min_words: int = 6
     max_words: int = 10
@@ -58,6 +62,8 @@ class CorpusSpec:
             raise ValueError(f"size must be in [16, 1024], got {self.size}")
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError(f"need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
+        if self.videos_per_speaker < 1 or self.vox2_dev_videos < 0:
+            raise ValueError("need videos_per_speaker >= 1 and vox2_dev_videos >= 0")
         if self.vox1_test_speakers and self.videos_per_speaker < 2:
             raise ValueError("target trials need at least 2 videos per speaker")
         if self.vox1_test_speakers == 1:
@@ -66,6 +72,11 @@ class CorpusSpec:
     def speakers(self, pool: str) -> int:
         """Number of identities in ``pool``."""
         return getattr(self, f"{pool}_speakers")
+
+    def videos(self, pool: str) -> int:
+        """Number of videos of each identity of ``pool``."""
+        return self.vox2_dev_videos if pool == "vox2_dev" and self.vox2_dev_videos else \
+            self.videos_per_speaker
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJ
         for i in range(spec.speakers(pool)):
             ident = sample_identity(spec, pool, i)
             identities.append(ident)
-            for v in range(spec.videos_per_speaker):
+            for v in range(spec.videos(pool)):
                 vrng = _rng(spec.seed, pool_index, i, 1 + v)
                 video = Video(layout.make_ytid(vrng), sample_channel(vrng), sample_scene(vrng))
                 for u in range(spec.utts_per_video):
