@@ -7,7 +7,7 @@ corpus=corpus
 nj=2
 seed=0
 # Corpus size and conditions (see python -m xmodal.bin.make_synth_corpus --help).
-synth_opts="--size 112 --vox2-dev-speakers 200 --vox2-test-speakers 20 --vox1-dev-speakers 60 --vox1-test-speakers 20 --videos-per-speaker 3 --utts-per-video 1 --trials-per-utt 6 --topic-bias 0.5"
+synth_opts="--size 112 --vox2-dev-speakers 600 --vox2-dev-videos 1 --vox2-test-speakers 40 --vox1-dev-speakers 60 --vox1-test-speakers 20 --videos-per-speaker 3 --utts-per-video 1 --trials-per-utt 6 --topic-bias 0.5"
 
 . utils/parse_options.sh
 
