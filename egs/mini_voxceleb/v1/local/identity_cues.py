@@ -111,10 +111,11 @@ def main() -> None:
                              ("held-out", args.test_dump, "vox2_test")):
         keys, audio, face = embed(model, Path(dump), cfg.data.n_frames)
         sets[name] = (audio.mean(1), face.mean(1), attributes(keys, spec, pool))
+        across = b_way(keys, audio, face, True, args.batch)
         print(f"{name} identities, {args.batch}-way: same track "
               f"{100 * b_way(keys, audio, face, False, args.batch):.1f}%, across videos "
-              f"{100 * b_way(keys, audio, face, True, args.batch):.1f}% "
-              f"(chance {100 / args.batch:.1f}%)")
+              + ("n/a (fewer than B identities with 2 videos)" if np.isnan(across)
+                 else f"{100 * across:.1f}%") + f" (chance {100 / args.batch:.1f}%)")
     print("R^2 on held-out identities of a ridge probe fitted on training identities:")
     print("| stream | " + " | ".join(ATTRIBUTES) + " |")
     print("|---" * (len(ATTRIBUTES) + 1) + "|")
