@@ -87,7 +87,10 @@ def attributes(keys, spec: CorpusSpec, pool: str) -> dict[str, np.ndarray]:
 
 
 def probe_r2(x_train, y_train, x_test, y_test, ridge: float = 1.0) -> float:
-    """R^2 on held-out identities of a ridge regression on standardised embeddings."""
+    """R^2 on held-out identities of a ridge regression on standardised embeddings (NaN if
+    the attribute does not vary among the held-out identities)."""
+    if y_test.var() == 0:
+        return float("nan")
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     w = np.linalg.solve(x_train.T @ x_train + ridge * len(x_train) * np.eye(x_train.shape[1]),
