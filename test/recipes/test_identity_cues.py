@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import run_module
-
 SCRIPT = Path(__file__).resolve().parents[2] / "egs" / "mini_voxceleb" / "v1" / "local" / \
     "identity_cues.py"
 
@@ -52,9 +50,10 @@ def test_probe_scores_a_linear_attribute_and_refuses_a_constant_one():
 
 def test_runs_on_a_trained_model(tiny_corpus, tiny_dump, train_config, tmp_path):
     exp = tmp_path / "exp"
-    run_module("xmodal.bin.train", "--config", str(train_config(tmp_path / "c.yaml")),
-               "--train-dir", str(tiny_dump / "ssl_train"), "--valid-dir",
-               str(tiny_dump / "ssl_test"), "--output-dir", str(exp))
+    subprocess.run([sys.executable, "-m", "xmodal.bin.train", "--config",
+                    str(train_config(tmp_path / "c.yaml")), "--train-dir",
+                    str(tiny_dump / "ssl_train"), "--valid-dir", str(tiny_dump / "ssl_test"),
+                    "--output-dir", str(exp)], capture_output=True, check=True)
     out = subprocess.run([sys.executable, str(SCRIPT), "--exp-dir", str(exp), "--corpus",
                           str(tiny_corpus), "--train-dump", str(tiny_dump / "ssl_train"),
                           "--test-dump", str(tiny_dump / "ssl_test"), "--batch", "2"],
