@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xmodal.data.datadir import read_table
 from xmodal.data.track_windows import TrackWindowDataset
 from xmodal.synth import layout
 from xmodal.synth.corpus import CorpusSpec, sample_identity
@@ -36,17 +35,15 @@ ATTRIBUTES = ("gender", "age", "pitch", "rate", "formant", "hair_lightness", "sk
 @torch.no_grad()
 def embed(model, dump_dir: Path, n_frames: int):
     """Track keys, audio identity (track, window, D) and face identity at mid-window."""
-    dataset = TrackWindowDataset(dump_dir, n_frames)
-    lengths = read_table(dump_dir / "utt2num_frames")
-    keys = sorted(lengths)
+    dataset = TrackWindowDataset(dump_dir, n_frames)  # its keys leave out too-short tracks
     audio, face = [], []
-    for index, key in enumerate(keys):
-        starts = np.linspace(0, int(lengths[key]) - n_frames, WINDOWS).astype(int)
+    for index, length in enumerate(dataset.num_frames):
+        starts = np.linspace(0, length - n_frames, WINDOWS).astype(int)
         feats, faces = map(torch.stack, zip(*(dataset[(index, int(s))] for s in starts)))
         out = model(feats, faces)
         audio.append(out["audio"]["identity"].mean(-1).numpy())
         face.append(out["visual"]["identity"][:, :, (n_frames - 4) // 2].numpy())
-    return keys, np.array(audio), np.array(face)
+    return dataset.keys, np.array(audio), np.array(face)
 
 
 def b_way(keys, audio, face, cross_video: bool, batch: int, draws: int = 500) -> float:
