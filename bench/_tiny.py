@@ -6,6 +6,7 @@ so ``make bench`` runs on a fresh clone.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -47,6 +48,24 @@ def subset(data_dir: Path, out_dir: Path, speakers: int) -> Path:
     run_module("xmodal.bin.subset_data_dir", "--num-spk", str(speakers), str(data_dir),
                str(out_dir))
     return out_dir
+
+
+def add_data_options(parser: argparse.ArgumentParser, speakers: int) -> None:
+    """``--data-dir`` (a real data dir to measure on) and ``--speakers`` (how many of it)."""
+    parser.add_argument("--data-dir", type=Path,
+                        help="VoxCeleb2-style data dir with video.scp (default: build one)")
+    parser.add_argument("--speakers", type=int, default=speakers,
+                        help="speakers of --data-dir (or of the built corpus) used")
+
+
+def data_dir_from_options(args: argparse.Namespace, root: Path, size: int = 224) -> Path:
+    """A ``--speakers`` subset of ``--data-dir``, or without one a corpus built under ``root``.
+
+    A subset changes the working directory (see ``subset``).
+    """
+    if args.data_dir:
+        return subset(args.data_dir, root / "data", args.speakers)
+    return make_data_dir(root, size=size, speakers=args.speakers)
 
 
 def dump(data_dir: Path, out_dir: Path, face_size: int, face_format: str = "raw",

@@ -169,10 +169,7 @@ def measured_bytes_per_s(dump_dir: Path, scps: tuple[str, ...] = ("faces.scp", "
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        help="VoxCeleb2-style data dir with video.scp (default: build one)")
-    parser.add_argument("--speakers", type=int, default=16,
-                        help="speakers of --data-dir used (all of a built corpus)")
+    _tiny.add_data_options(parser, speakers=16)
     parser.add_argument("--windows", type=int, default=48, help="random windows per format")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--jpeg-quality", type=int, default=90)
@@ -189,10 +186,7 @@ def main() -> None:
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="data_pipeline.") as tmp:
         tmp = Path(tmp)
-        if args.data_dir:
-            data_dir = _tiny.subset(args.data_dir, tmp / "data", args.speakers)
-        else:
-            data_dir = _tiny.make_data_dir(tmp, size=PAPER_SIZE, speakers=args.speakers)
+        data_dir = _tiny.data_dir_from_options(args, tmp, size=PAPER_SIZE)
         dumps = {size: _tiny.dump(data_dir, tmp / "dump" / str(size), size)
                  for size in (48, 112, PAPER_SIZE)}
         jpeg_dump = _tiny.dump(data_dir, tmp / "dump" / "jpeg", PAPER_SIZE, "jpeg",

@@ -88,10 +88,7 @@ def best(times: list[tuple[float, float]]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        help="VoxCeleb2-style data dir with video.scp (default: build one)")
-    parser.add_argument("--speakers", type=int, default=8,
-                        help="speakers of --data-dir (or of the built corpus) used")
+    _tiny.add_data_options(parser, speakers=8)
     parser.add_argument("--sizes", type=int, nargs="+", default=[48, 224],
                         help="dump face sizes (mini, paper)")
     parser.add_argument("--repeats", type=int, default=5)
@@ -100,10 +97,7 @@ def main() -> None:
     cwd = os.getcwd()  # a --data-dir's relative media paths need its recipe dir (subset)
     with tempfile.TemporaryDirectory(prefix="dump_speed.") as tmp:
         tmp = Path(tmp)
-        if args.data_dir:
-            data_dir = _tiny.subset(args.data_dir, tmp / "data", args.speakers)
-        else:
-            data_dir = _tiny.make_data_dir(tmp, speakers=args.speakers)
+        data_dir = _tiny.data_dir_from_options(args, tmp)
         videos = list(read_table(data_dir / "video.scp").values())
         audios = list(read_table(data_dir / "wav.scp").values())
         frames = sum(decode_video(v) for v in videos)
