@@ -219,3 +219,20 @@ def test_ssl_training_identities_can_have_fewer_videos():
     assert sum(job.track.pool == "vox2_dev" for job in jobs) == 4 * 1 * 2
     with pytest.raises(ValueError, match="vox2_dev_videos"):
         CorpusSpec(vox2_dev_videos=-1)
+
+
+def test_vox2_dev_videos_on_the_command_line(tmp_path: Path, corpus_factory):
+    root = corpus_factory(tmp_path / "c", "--vox2-dev-speakers", "2", "--vox2-test-speakers", "1",
+                          "--vox1-dev-speakers", "0", "--vox1-test-speakers", "0",
+                          "--vox2-dev-videos", "1")
+    videos = {}
+    for mp4 in (root / "voxceleb2").glob("*/mp4/id*/*/*.mp4"):
+        subset, _, spk, ytid, _ = mp4.relative_to(root / "voxceleb2").parts
+        videos.setdefault((subset, spk), set()).add(ytid)
+    assert sorted((subset, len(v)) for (subset, _), v in videos.items()) == \
+        [("dev", 1), ("dev", 1), ("test", 2)]
+    proc = subprocess.run([sys.executable, "-m", "xmodal.bin.make_synth_corpus", "--out-dir",
+                           str(tmp_path / "x"), "--vox2-dev-videos", "-1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "vox2_dev_videos >= 0" in proc.stderr
+    assert not (tmp_path / "x").exists()
