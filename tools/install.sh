@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Set up everything xmodal needs: Debian packages, a venv at tools/venv, the package itself.
 # Idempotent: a second run with unchanged inputs returns at once.
+#   --with-slurm   also install Slurm and MUNGE (slurmctld, slurmd, munged, sbatch), which
+#                  only the Slurm backend's test needs: it starts a one-node cluster of its
+#                  own. `make test` passes it; the recipes and `make demo` do not need it.
 set -euo pipefail
+
+with_slurm=false
+for arg in "$@"; do
+  case $arg in
+    --with-slurm) with_slurm=true ;;
+    *) echo "install.sh: unknown option '$arg' (known: --with-slurm)" >&2; exit 2 ;;
+  esac
+done
 
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$tools_dir")
@@ -10,10 +21,9 @@ python=${PYTHON:-python3}
 # Pinned for this machine's local wheels; setup.py keeps ranges for users.
 torch_pins="torch==2.14.1 torchaudio==2.11.0"
 
-# program:Debian package. Slurm and MUNGE are for the slurm backend's test, which starts its
-# own single-node cluster (the daemons live in sbin, which a non-root PATH may lack).
-programs="espeak-ng:espeak-ng ffmpeg:ffmpeg sox:sox munged:munge slurmctld:slurmctld
-  slurmd:slurmd sbatch:slurm-client"
+# program:Debian package (Slurm's daemons live in sbin, which a non-root PATH may lack).
+programs="espeak-ng:espeak-ng ffmpeg:ffmpeg sox:sox"
+$with_slurm && programs="$programs munged:munge slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client"
 have() {
   command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]
 }
