@@ -1,4 +1,5 @@
-"""Metrics against independent references: sklearn's ROC for EER, a threshold loop for minDCF."""
+"""Metrics against independent references: sklearn's ROC for EER, a threshold loop for minDCF,
+and explicitly repeated trials for weighted metrics."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
-from xmodal.eval.metrics import compute_eer, compute_min_dcf, det_curve, metrics_dict
+from xmodal.eval.metrics import (compute_eer, compute_min_dcf, det_curve, metrics_dict,
+                                 metrics_from_det, sort_trials, weighted_error_rates)
 
 
 def sklearn_eer(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -133,3 +135,94 @@ def test_min_dcf_rejects_bad_parameters():
         compute_min_dcf([0.0, 1.0], [0, 1], 1.5)
     with pytest.raises(ValueError, match="costs"):
         compute_min_dcf([0.0, 1.0], [0, 1], 0.01, c_miss=0)
+
+
+def distinct_points(p_miss: np.ndarray, p_fa: np.ndarray) -> np.ndarray:
+    """DET points without repeats (a zero-weight score value repeats its neighbour)."""
+    return np.unique(np.stack([p_miss, p_fa]), axis=1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("decimals", [None, 1, 0])
+def test_integer_weights_equal_repeated_trials(seed, decimals):
+    scores, labels = random_trials(seed, 1500, decimals)
+    weights = np.random.default_rng(seed + 10).integers(0, 4, len(scores))
+    repeated = np.repeat(scores, weights), np.repeat(labels, weights)
+    weighted = metrics_dict(scores, labels, weights)
+    unweighted = metrics_dict(*repeated)
+    for key in ("eer", "mindcf_p0.01", "mindcf_p0.05"):
+        assert weighted[key] == pytest.approx(unweighted[key], rel=1e-12, abs=1e-12)
+    # Trial counts stay those of the trials given, whatever their weights.
+    assert (weighted["n_target"], weighted["n_nontarget"]) == (labels.sum(), (~labels).sum())
+    assert compute_min_dcf(scores, labels, 0.3, 2.0, 1.0, weights=weights) == pytest.approx(
+        brute_force_min_dcf(*repeated, 0.3, 2.0, 1.0), abs=1e-12)
+    np.testing.assert_allclose(distinct_points(*det_curve(scores, labels, weights)),
+                               distinct_points(*det_curve(*repeated)), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_unit_weights_are_bit_identical_to_no_weights(decimals):
+    scores, labels = random_trials(5, 2000, decimals)
+    ones = np.ones(len(scores))
+    for weighted, plain in zip(det_curve(scores, labels, ones), det_curve(scores, labels)):
+        assert np.array_equal(weighted, plain)
+    assert metrics_dict(scores, labels, ones) == metrics_dict(scores, labels)
+    assert compute_eer(scores, labels, ones) == compute_eer(scores, labels)
+
+
+def test_weighted_ties_known_answer():
+    # Nontargets 0.0 (weight 1) and 1.0 (weight 3), a target tied at 1.0 (weight 2): the DET
+    # points are (0, 1), (0, 3/4), (1, 0), and p_fa - p_miss = 3/4 - 7t/4 is 0 at t = 3/7.
+    assert compute_eer([0.0, 1.0, 1.0], [0, 0, 1], weights=[1, 3, 2]) == pytest.approx(
+        300.0 / 7)
+    # Reject-all costs 0.01 (p_miss 1); rejecting 0.0 only costs 0.99 * 3/4.
+    assert compute_min_dcf([0.0, 1.0, 1.0], [0, 0, 1], 0.01, weights=[1, 3, 2]) == 1.0
+    assert compute_min_dcf([0.0, 1.0, 1.0], [0, 0, 1], 0.5, weights=[1, 3, 2]) == (
+        pytest.approx(0.5 * 0.75 / 0.5))
+
+
+def test_scaling_all_weights_changes_nothing():
+    scores, labels = random_trials(6, 1000, decimals=1)
+    weights = np.random.default_rng(0).random(len(scores))
+    a, b = metrics_dict(scores, labels, weights), metrics_dict(scores, labels, 0.37 * weights)
+    assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_corner_points_keep_eer_and_min_dcf_for_any_weights():
+    scores, labels = random_trials(7, 3000, decimals=2)
+    full, corners = sort_trials(scores, labels), sort_trials(scores, labels, corners_only=True)
+    assert len(corners.targets_below) < len(full.targets_below)
+    rng = np.random.default_rng(1)
+    weights = rng.integers(0, 4, (5, len(scores)))
+    weights[:, np.argmax(labels)] = weights[:, np.argmax(~labels)] = 1  # both classes weigh > 0
+    for row in weights:
+        expected = metrics_dict(scores, labels, row)
+        rates = weighted_error_rates(corners, row[corners.target_order],
+                                     row[corners.nontarget_order])
+        got = metrics_from_det(*rates)
+        assert float(got["eer"]) == pytest.approx(expected["eer"], rel=1e-12)
+        assert float(got["mindcf_p0.01"]) == expected["mindcf_p0.01"]
+        assert float(got["mindcf_p0.05"]) == expected["mindcf_p0.05"]
+
+
+def test_weighted_rates_of_stacked_rows_equal_each_row_alone():
+    scores, labels = random_trials(8, 500, decimals=1)
+    trials = sort_trials(scores, labels)
+    weights = np.random.default_rng(2).integers(1, 5, (3, len(scores)))
+    p_miss, p_fa = weighted_error_rates(trials, weights[:, trials.target_order],
+                                        weights[:, trials.nontarget_order])
+    for row, miss, fa in zip(weights, p_miss, p_fa):
+        expected_miss, expected_fa = det_curve(scores, labels, row)
+        assert np.array_equal(miss, expected_miss) and np.array_equal(fa, expected_fa)
+
+
+@pytest.mark.parametrize("weights,message", [
+    ([1.0, 1.0], "weights of shape"),
+    ([1.0, -1.0, 1.0], "non-negative"),
+    ([1.0, np.nan, 1.0], "finite"),
+    ([0.0, 1.0, 1.0], "the target trials have zero total weight"),
+    ([1.0, 0.0, 0.0], "the nontarget trials have zero total weight"),
+])
+def test_bad_weights_are_value_errors(weights, message):
+    with pytest.raises(ValueError, match=message):
+        metrics_dict([0.5, 0.1, 0.2], [1, 0, 0], weights)

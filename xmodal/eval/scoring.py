@@ -17,8 +17,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from xmodal.atomic import write_lines_atomic
-from xmodal.data.datadir import TRIAL_LABELS, DataDirError
+from xmodal.data.datadir import TRIAL_LABELS, DataDirError, read_table
 from xmodal.data.scp import ScpReader
+from xmodal.eval.bootstrap import TrialSpeakerError, speaker_bootstrap, trial_speakers
 from xmodal.eval.det_plot import plot_det
 from xmodal.eval.metrics import metrics_dict
 
@@ -328,41 +329,74 @@ def score_trials(trials_path: PathLike, enroll_scps: Sequence[PathLike], out: Pa
     return summary
 
 
-def read_score_file(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and boolean target labels of a labelled ``<enroll> <test> <score> <label>`` file."""
+@dataclass
+class ScoreFile:
+    """A labelled score file's trials in file order: trial i is on line i + 1."""
+
+    path: Path
+    enroll: list[str]
+    test: list[str]
+    scores: np.ndarray
+    labels: np.ndarray
+
+
+def read_labelled_scores(path: PathLike) -> ScoreFile:
+    """Keys, scores and boolean target labels of a ``<enroll> <test> <score> <label>`` file."""
     path = Path(path)
-    scores, labels = [], []
+    table = ScoreFile(path, [], [], [], [])
     for lineno, fields in _numbered_fields(path, ScoringError):
         if len(fields) != 4:
             raise ScoringError(f"{path}:{lineno}: expected '<enroll> <test> <score> "
                                f"target|nontarget', got {len(fields)} fields")
         try:
-            scores.append(float(fields[2]))
+            table.scores.append(float(fields[2]))
         except ValueError:
             raise ScoringError(f"{path}:{lineno}: score '{fields[2]}' is not a number") from None
         if fields[3] not in TRIAL_LABELS:
             raise ScoringError(f"{path}:{lineno}: unknown label '{fields[3]}' "
                                "(expected target or nontarget)")
-        labels.append(fields[3] == "target")
-    if not scores:
+        table.labels.append(fields[3] == "target")
+        table.enroll.append(fields[0])
+        table.test.append(fields[1])
+    if not table.scores:
         raise ScoringError(f"{path}: no scores")
-    return np.array(scores), np.array(labels)
+    table.scores, table.labels = np.array(table.scores), np.array(table.labels)
+    return table
 
 
-def evaluate_score_files(paths: Sequence[PathLike], det_plot: PathLike | None = None
-                         ) -> list[dict[str, object]]:
+def read_score_file(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and boolean target labels of a labelled ``<enroll> <test> <score> <label>`` file."""
+    table = read_labelled_scores(path)
+    return table.scores, table.labels
+
+
+def evaluate_score_files(paths: Sequence[PathLike], det_plot: PathLike | None = None, *,
+                         ci: bool = False, utt2spk: PathLike | None = None, n_boot: int = 1000,
+                         seed: int = 0, level: float = 0.95) -> list[dict[str, object]]:
     """``metrics_dict`` of each labelled score file, plus a ``scores`` field naming the file.
 
-    With ``det_plot``, also draws all files' DET curves into that one image.
+    With ``ci``, adds the speaker-bootstrap intervals of ``bootstrap.speaker_bootstrap``
+    (speakers per ``bootstrap.trial_speakers``, with the ``utt2spk`` file if given; a bad
+    utt2spk is a DataDirError). With ``det_plot``, also draws all files' DET curves into
+    that one image.
     """
+    speakers = None if utt2spk is None else read_table(utt2spk, require_sorted=False)
     results, systems = [], {}
     for path in paths:
-        scores, labels = read_score_file(path)
+        table = read_labelled_scores(path)
         try:
-            results.append({"scores": str(path), **metrics_dict(scores, labels)})
+            if ci:
+                sides = trial_speakers(table.enroll, table.test, table.labels, speakers)
+                result = speaker_bootstrap(table.scores, table.labels, *sides, n_boot=n_boot,
+                                           seed=seed, level=level)
+            else:
+                result = metrics_dict(table.scores, table.labels)
+        except TrialSpeakerError as err:
+            raise ScoringError(f"{path}:{err.index + 1}: {err.reason}") from None
         except ValueError as err:
             raise ScoringError(f"{path}: {err}") from None
-        systems[str(path)] = (scores, labels)
+        results.append({"scores": str(path), **result})
+        systems[str(path)] = (table.scores, table.labels)
     if det_plot is not None:
         plot_det(systems, det_plot)
     return results
