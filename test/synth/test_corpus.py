@@ -221,6 +221,23 @@ def test_ssl_training_identities_can_have_fewer_videos():
         CorpusSpec(vox2_dev_videos=-1)
 
 
+def test_speaker_pools_can_have_their_own_videos_and_utterances():
+    """The audio-only VoxCeleb1 pools are cheap: more videos and utterances per speaker."""
+    spec = CorpusSpec(vox2_dev_speakers=2, vox2_test_speakers=2, vox1_dev_speakers=2,
+                      vox1_test_speakers=2, videos_per_speaker=3, utts_per_video=1,
+                      vox1_videos=4, vox1_utts_per_video=2)
+    _, jobs = plan_jobs(spec, Path("unused"))
+    count: dict[tuple[str, str], list[str]] = {}
+    for job in jobs:
+        count.setdefault((job.track.pool, job.track.spk), []).append(job.track.ytid)
+    assert {(pool, len(set(v)), len(v)) for (pool, _), v in count.items()} == \
+        {("vox2_dev", 3, 3), ("vox2_test", 3, 3), ("vox1_dev", 4, 8), ("vox1_test", 4, 8)}
+    with pytest.raises(ValueError, match="vox1_utts_per_video >= 0"):
+        CorpusSpec(vox1_utts_per_video=-1)
+    with pytest.raises(ValueError, match="at least 2 videos"):
+        CorpusSpec(videos_per_speaker=3, vox1_videos=1)
+
+
 def test_vox2_dev_videos_on_the_command_line(tmp_path: Path, corpus_factory):
     root = corpus_factory(tmp_path / "c", "--vox2-dev-speakers", "2", "--vox2-test-speakers", "1",
                           "--vox1-dev-speakers", "0", "--vox1-test-speakers", "0",

@@ -57,3 +57,6 @@ def test_the_voice_variant_goes_with_the_glasses():
     glasses = [p.face.glasses for p in people]
     assert 0.1 < np.mean(glasses) < 0.4
     assert np.corrcoef([variant_rank(p) for p in people], glasses)[0, 1] > 0.45
+    # ... and sets the shirt's hue, the face's most visible trait in a small crop.
+    hue = [colorsys.rgb_to_hsv(*(c / 255 for c in p.face.shirt))[0] for p in people]
+    assert np.corrcoef([variant_rank(p) for p in people], hue)[0, 1] > 0.7

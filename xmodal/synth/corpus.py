@@ -22,12 +22,18 @@ from tqdm import tqdm
 from xmodal.atomic import write_text_atomic
 from xmodal.synth import espeak, layout
 from xmodal.synth.channel import ChannelParams, apply_channel, sample_channel
+from xmodal.synth.coupling import AGE_RANGE, Latents, couple
 from xmodal.synth.face import FaceParams, SceneParams, render_frames, sample_face, sample_scene
 from xmodal.synth.lexicon import TOPIC_NAMES, sample_sentence
-from xmodal.synth.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, write_track, write_wav
+from xmodal.synth.media import (FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FaceTrack, write_tracks,
+                                write_wav)
 from xmodal.synth.style import STYLE_NAMES, STYLES
 from xmodal.synth.viseme import mouth_track
 from xmodal.synth.voice import ACCENTS, VoiceParams, sample_voice, speak
+
+
+# Face-tracks encoded by one ffmpeg process (its start-up costs more than a short track).
+TRACKS_PER_ENCODE = 8
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,11 @@ class CorpusSpec:
     # identity task generalises from (README, "The mini recipe's results").
     vox2_dev_videos: int = 0
     utts_per_video: int = 2
+    # The VoxCeleb1-style (audio-only, speaker) pools' videos per speaker and utterances per
+    # video; 0: videos_per_speaker and utts_per_video. Audio is cheap: these sets can be
+    # large enough for verification trials to separate systems.
+    vox1_videos: int = 0
+    vox1_utts_per_video: int = 0
     min_words: int = 6
     max_words: int = 10
     topic_bias: float = 0.0
@@ -53,18 +64,24 @@ class CorpusSpec:
     style_prob: float = 0.3
     av_offset_ms: float = 0.0
     trials_per_utt: int = 4
+    # How strongly faces and voices share identity traits (xmodal.synth.coupling): 1 = a
+    # face shows the person whose voice it has, 0 = faces say nothing about voices.
+    coupling: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("topic_bias", "test_topic_bias", "style_prob"):
+        for name in ("topic_bias", "test_topic_bias", "style_prob", "coupling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 16 <= self.size <= 1024:
             raise ValueError(f"size must be in [16, 1024], got {self.size}")
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError(f"need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
-        if self.videos_per_speaker < 1 or self.vox2_dev_videos < 0:
-            raise ValueError("need videos_per_speaker >= 1 and vox2_dev_videos >= 0")
-        if self.vox1_test_speakers and self.videos_per_speaker < 2:
+        if self.videos_per_speaker < 1 or self.utts_per_video < 1:
+            raise ValueError("need videos_per_speaker >= 1 and utts_per_video >= 1")
+        for name in ("vox2_dev_videos", "vox1_videos", "vox1_utts_per_video"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"need {name} >= 0 (0: the general setting)")
+        if self.vox1_test_speakers and self.videos("vox1_test") < 2:
             raise ValueError("target trials need at least 2 videos per speaker")
         if self.vox1_test_speakers == 1:
             raise ValueError("non-target trials need at least 2 test speakers")
@@ -75,8 +92,13 @@ class CorpusSpec:
 
     def videos(self, pool: str) -> int:
         """Number of videos of each identity of ``pool``."""
-        return self.vox2_dev_videos if pool == "vox2_dev" and self.vox2_dev_videos else \
-            self.videos_per_speaker
+        own = {"vox2_dev": self.vox2_dev_videos, "vox1_dev": self.vox1_videos,
+               "vox1_test": self.vox1_videos}.get(pool, 0)
+        return own or self.videos_per_speaker
+
+    def utts(self, pool: str) -> int:
+        """Number of utterances of each video of ``pool``."""
+        return (self.vox1_utts_per_video if pool.startswith("vox1") else 0) or self.utts_per_video
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,8 @@ class Identity:
     age: float
     accent: str
     topic: int
-    traits: tuple[float, ...]  # latents shared by voice and face
+    traits: tuple[float, ...]  # the voice's traits; the face's are in face_latents
+    face_latents: Latents      # what the face is drawn from (coupled to the voice's latents)
     voice: VoiceParams
     face: FaceParams
 
@@ -120,17 +143,18 @@ def _rng(*address: int) -> np.random.Generator:
 
 
 def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
-    """The ``index``-th identity of ``pool``; latents first, then voice and face from them."""
+    """The ``index``-th identity of ``pool``: latents first, the face's latents coupled to
+    them by ``spec.coupling``, then the voice and the face."""
     rng = _rng(spec.seed, layout.POOLS.index(pool), index)
     gender = "m" if rng.random() < 0.5 else "f"
-    age = float(rng.uniform(20.0, 75.0))
+    age = float(rng.uniform(*AGE_RANGE))
     accent = ACCENTS[rng.integers(len(ACCENTS))]
     topic = int(rng.integers(len(TOPIC_NAMES)))
-    traits = rng.standard_normal(4)
-    return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic,
-                    tuple(round(float(t), 4) for t in traits),
-                    sample_voice(rng, gender, age, accent, traits),
-                    sample_face(rng, gender, age, accent, traits))
+    traits = tuple(round(float(t), 4) for t in rng.standard_normal(4))
+    face = couple(rng, Latents(gender, age, accent, traits), spec.coupling, ACCENTS)
+    return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic, traits,
+                    face, sample_voice(rng, gender, age, accent, np.array(traits)),
+                    sample_face(rng, face.gender, face.age, face.accent, np.array(face.traits)))
 
 
 def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJob]]:
@@ -143,7 +167,7 @@ def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJ
             for v in range(spec.videos(pool)):
                 vrng = _rng(spec.seed, pool_index, i, 1 + v)
                 video = Video(layout.make_ytid(vrng), sample_channel(vrng), sample_scene(vrng))
-                for u in range(spec.utts_per_video):
+                for u in range(spec.utts(pool)):
                     track = layout.Track(pool, ident.spk, video.ytid, u + 1)
                     jobs.append(TrackJob(str(root), spec, ident, video, track,
                                          (spec.seed, pool_index, i, 1 + v, 1 + u)))
@@ -167,8 +191,23 @@ def _flatten(prefix: str, params) -> dict:
     return {f"{prefix}_{k}": v for k, v in dataclasses.asdict(params).items()}
 
 
-def generate_track(job: TrackJob) -> TrackResult:
-    """Synthesise one utterance (voice, channel and, for VoxCeleb2 sets, the face video)."""
+def generate_tracks(jobs: list[TrackJob]) -> list[TrackResult]:
+    """Synthesise and write some utterances; their face-tracks share one encoder process."""
+    results, faces = [], []
+    for job in jobs:
+        result, face = synthesize_track(job)
+        results.append(result)
+        if face is not None:
+            faces.append(face)
+    write_tracks(faces)
+    return results
+
+
+def synthesize_track(job: TrackJob) -> tuple[TrackResult, FaceTrack | None]:
+    """Synthesise one utterance: voice, channel and, for the VoxCeleb2 sets, the face video.
+
+    A VoxCeleb1-style utterance is written here (wav); a face-track is returned to be encoded
+    (``media.write_tracks``), its ``txt`` written already."""
     spec, ident, track = job.spec, job.identity, job.track
     rng = _rng(*job.seed)
     bias = spec.topic_bias if track.pool.endswith("dev") else spec.test_topic_bias
@@ -193,15 +232,20 @@ def generate_track(job: TrackJob) -> TrackResult:
         mouth = mouth_track(phones, n_frames, FPS, spec.av_offset_ms / 1000.0)
         frames = render_frames(ident.face, job.video.scene, mouth, style.brow, style.mouth_corner,
                                rng, spec.size)
-        write_track(paths["mp4"], paths["aac"], frames, audio)
+        face = FaceTrack(paths["mp4"], paths["aac"], frames, audio)
         offset_frames = round(spec.av_offset_ms / 1000.0 * FPS)
         write_text_atomic(paths["txt"], layout.track_txt(track, n_frames, offset_frames))
     else:
+        face = None
         write_wav(paths["wav"], audio)
 
     factors = {"utt": track.key, "pool": track.pool, "spk": ident.spk, "gender": ident.gender,
                "age": round(ident.age, 1), "accent": ident.accent,
                **{f"trait{i}": t for i, t in enumerate(ident.traits)},
+               "face_gender": ident.face_latents.gender,
+               "face_age": round(ident.face_latents.age, 1),
+               "face_accent": ident.face_latents.accent,
+               **{f"face_trait{i}": t for i, t in enumerate(ident.face_latents.traits)},
                "topic": TOPIC_NAMES[ident.topic], "style": style.name, "ytid": track.ytid,
                **_flatten("voice", ident.voice), **_flatten("channel", job.video.channel),
                **_flatten("scene", job.video.scene)}
@@ -210,7 +254,7 @@ def generate_track(job: TrackJob) -> TrackResult:
         text=f"{track.key} {' '.join(w.upper() for w in words)}",
         phones=[f"{track.key} 1 {s:.3f} {e - s:.3f} {p}" for s, e, p in phones],
         words=[f"{track.key} 1 {s:.3f} {e - s:.3f} {w.upper()}" for s, e, w in spoken],
-        factors=factors)
+        factors=factors), face
 
 
 def _factor_lines(results: list[TrackResult]) -> list[str]:
@@ -256,11 +300,13 @@ def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool
     results: list[TrackResult] = []
     ctx = multiprocessing.get_context("fork")
     # Each worker starts its espeak helper first, while it still runs a single thread.
-    with ctx.Pool(max(1, nj), initializer=espeak.start) as pool, tqdm(total=len(jobs), desc="synth corpus", unit="utt",
-                                            dynamic_ncols=True) as bar:
-        for result in pool.imap(generate_track, jobs, chunksize=1):
-            results.append(result)
-            bar.update()
+    # Fixed chunks of consecutive jobs, whatever nj: a track's bytes never depend on nj.
+    chunks = [jobs[i:i + TRACKS_PER_ENCODE] for i in range(0, len(jobs), TRACKS_PER_ENCODE)]
+    with ctx.Pool(max(1, nj), initializer=espeak.start) as pool, \
+            tqdm(total=len(jobs), desc="synth corpus", unit="utt", dynamic_ncols=True) as bar:
+        for chunk in pool.imap(generate_tracks, chunks, chunksize=1):
+            results += chunk
+            bar.update(len(chunk))
     results.sort(key=lambda r: r.key)
 
     layout.write_vox2_meta(root, [(i.spk, i.gender, i.pool.split("_")[1])

@@ -73,13 +73,15 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
                 traits: np.ndarray) -> FaceParams:
     """A face for a person of ``gender`` ('m'/'f'), ``age`` and ``accent``.
 
-    Older faces grey and wrinkle. Gender shows as it does in people: long hair is mostly
-    women's, short hair and baldness men's, and half the men have beards; the 48-pixel mini
-    model did not pick gender up from the subtler cues alone (face width, brows, lips). The 4
-    ``traits`` shared with the voice set hair lightness (voice pitch), head size (vocal-tract
-    length), eye spacing and shirt colour (speaking rate) and brows and glasses (timbre: the
-    speaker variant), each with face-only noise. The effects are sized to be visible in a
-    48-pixel crop.
+    These are the face latents (``xmodal.synth.coupling``): how much they agree with the
+    voice's is the corpus' coupling. Older faces grey and wrinkle. Gender shows as it does in
+    people: long hair is mostly women's, short hair and baldness men's, and half the men have
+    beards; the 48-pixel mini model did not pick gender up from the subtler cues alone (face
+    width, brows, lips). The 4 ``traits`` paired with the voice's set hair lightness (voice
+    pitch), head size (vocal-tract length), eye spacing (speaking rate), and shirt colour,
+    brows and glasses (the speaker variant, the voice trait that the model's log-mel front
+    end hears best, so it gets the face's most visible partner), each with face-only noise.
+    The effects are sized to be visible in a 32-pixel crop.
     """
     t0, t1, t2, t3 = (float(t) for t in traits)
     old = float(np.clip((age - 40.0) / 35.0, 0.0, 1.0))
@@ -114,7 +116,7 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
         glasses=bool(t3 + rng.normal(0, 0.3) > 0.6),
         beard=bool(gender == "m" and rng.random() < 0.5),
         wrinkles=bool(age > 55),
-        shirt=_rgb(0.85 * 0.5 * (1.0 + math.erf((t2 + rng.normal(0, 0.3)) / math.sqrt(2))),
+        shirt=_rgb(0.85 * 0.5 * (1.0 + math.erf((t3 + rng.normal(0, 0.3)) / math.sqrt(2))),
                    0.65, 0.6),
     )
 
@@ -152,7 +154,8 @@ class _Canvas:
                     cv2.LINE_AA, 4)
 
     def poly(self, points, color, closed=True, thickness=-1.0):
-        pts = np.array([self.p(x, y) for x, y in points], dtype=np.int32)
+        # np.rint rounds half to even like round() in p(): the same pixels, one call.
+        pts = np.rint(np.asarray(points, dtype=np.float64) * (self.px * 16)).astype(np.int32)
         if thickness < 0:
             cv2.fillPoly(self.image, [pts], color, cv2.LINE_AA, 4)
         else:
@@ -289,7 +292,9 @@ def render_frames(face: FaceParams, scene: SceneParams, mouth: np.ndarray, brow:
                   mouth_corner: float, rng: np.random.Generator, size: int) -> np.ndarray:
     """(T, size, size, 3) uint8 RGB frames with the mouth poses ``mouth`` (T, 3)."""
     n = len(mouth)
-    factor = max(1, int(np.ceil(256 / size)))  # supersampling for anti-aliased features
+    # Supersampling for anti-aliased features; the primitives are anti-aliased themselves,
+    # so a 128-pixel canvas is enough and costs a quarter of a 256-pixel one.
+    factor = max(1, int(np.ceil(128 / size)))
     px = size * factor
     static = _draw_static(face, scene, px)
     closure = blink_closure(rng, n, 25.0, scene.blink_interval)

@@ -90,11 +90,13 @@ def write_vox1_meta(root: Path, speakers: list[tuple[str, str, str, str]]) -> No
 
 def make_trials(tracks: list[Track], per_utt: int, rng: np.random.Generator,
                 groups: dict[str, object] | None = None) -> list[str]:
-    """Balanced verification trials in ``veri_test2.txt`` format.
+    """Balanced verification trials in ``veri_test2.txt`` format, each pair of utterances once.
 
     For each enrolment utterance, up to ``per_utt`` target trials against the same speaker's
-    utterances from *other* videos and as many non-target trials against other speakers.
-    With ``groups`` (speaker -> group), non-target trials pair speakers of one group only, as
+    utterances from *other* videos, and as many non-target trials against other speakers. A
+    pair already drawn, in either order, is not drawn again: a trial and its mirror image are
+    one comparison, and counting it twice would only make the intervals look narrower. With
+    ``groups`` (speaker -> group), non-target trials pair speakers of one group only, as
     VoxCeleb1-H pairs speakers of the same gender and nationality; an utterance whose speaker
     is alone in its group enrols no trials.
     """
@@ -102,22 +104,24 @@ def make_trials(tracks: list[Track], per_utt: int, rng: np.random.Generator,
     for t in sorted(tracks, key=lambda t: t.key):
         by_spk.setdefault(t.spk, []).append(t)
     speakers = sorted(by_spk)
-    pairs: set[tuple[int, str, str]] = set()
+    pairs: dict[frozenset[str], tuple[int, str, str]] = {}
     for enroll in sorted(tracks, key=lambda t: t.key):
         others = [s for s in speakers if s != enroll.spk
                   and (groups is None or groups[s] == groups[enroll.spk])]
         if not others:
             continue
-        same = [t for t in by_spk[enroll.spk] if t.ytid != enroll.ytid]
+        same = [t for t in by_spk[enroll.spk]
+                if t.ytid != enroll.ytid and frozenset((enroll.key, t.key)) not in pairs]
         n = min(per_utt, len(same))
         for i in rng.choice(len(same), size=n, replace=False):
-            pairs.add((1, enroll.key, same[i].key))
+            pairs[frozenset((enroll.key, same[i].key))] = (1, enroll.key, same[i].key)
         for _ in range(n):
             spk = others[rng.integers(len(others))]
-            pairs.add((0, enroll.key, by_spk[spk][rng.integers(len(by_spk[spk]))].key))
-    # Keep the two classes exactly balanced after de-duplication.
-    targets = sorted(p for p in pairs if p[0] == 1)
-    nontargets = sorted(p for p in pairs if p[0] == 0)
+            test = by_spk[spk][rng.integers(len(by_spk[spk]))].key
+            pairs.setdefault(frozenset((enroll.key, test)), (0, enroll.key, test))
+    # Keep the two classes exactly balanced.
+    targets = sorted(p for p in pairs.values() if p[0] == 1)
+    nontargets = sorted(p for p in pairs.values() if p[0] == 0)
     n = min(len(targets), len(nontargets))
     keep = [targets[i] for i in sorted(rng.choice(len(targets), n, replace=False))] + \
            [nontargets[i] for i in sorted(rng.choice(len(nontargets), n, replace=False))]
