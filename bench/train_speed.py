@@ -82,11 +82,9 @@ class TrainStep:
         self.adversaries = (Adversaries(cfg.loss, cfg.model.embed_dim).to(device)
                             if cfg.loss.disentangle else None)
         params = [*self.model.parameters(), *self.objective.parameters()]
-        self.optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                         weight_decay=cfg.optim.weight_decay)
-        self.adv_optimizer = (torch.optim.SGD(self.adversaries.parameters(),
-                                              lr=cfg.optim.adversary_lr,
-                                              momentum=cfg.optim.momentum)
+        self.optimizer = cfg.optim.make(params, cfg.optim.lr)
+        self.adv_optimizer = (cfg.optim.make(self.adversaries.parameters(),
+                                             cfg.optim.adversary_lr, 0.0)
                               if self.adversaries is not None else None)
         self.amp = cfg.amp and device.type == "cuda"
 

@@ -50,3 +50,23 @@ def test_same_generator_seed_same_loss():
     first = loss_fn(visual, audio, torch.Generator().manual_seed(3))[0]
     second = loss_fn(visual, audio, torch.Generator().manual_seed(3))[0]
     assert torch.equal(first, second)
+
+
+def test_every_step_is_the_expectation_of_the_random_step_loss():
+    """Scoring every face step averages, exactly, the loss of each step the draw could pick."""
+    gen = torch.Generator().manual_seed(0)
+    visual, audio = torch.randn(6, 16, 5, generator=gen), torch.randn(6, 16, 5, generator=gen)
+    every = IdentityLoss("cosine", face_steps="every")
+    loss, acc = every(visual, audio)
+    per_step = [IdentityLoss("cosine")(visual[:, :, s:s + 1].expand(-1, -1, 5), audio,
+                                       torch.Generator().manual_seed(0)) for s in range(5)]
+    assert loss.item() == pytest.approx(sum(l.item() for l, _ in per_step) / 5, rel=1e-6)
+    assert acc.item() == pytest.approx(sum(a.item() for _, a in per_step) / 5)
+    # Every step gets a gradient; the random step gives one step per track.
+    for steps, expected in (("every", 5), ("random", 1)):
+        leaf = visual.clone().requires_grad_()
+        IdentityLoss("cosine", face_steps=steps)(leaf, audio, torch.Generator().manual_seed(1))[0] \
+            .backward()
+        assert ((leaf.grad.abs().sum(dim=1) > 0).sum(dim=1) == expected).all()
+    with pytest.raises(ValueError, match="face_steps"):
+        IdentityLoss("cosine", face_steps="mean")

@@ -76,6 +76,25 @@ def test_config_errors_name_the_key(tiny_dump: Path, tmp_path: Path, train_confi
     assert not (tmp_path / "y").exists()
 
 
+def test_adam_and_a_seed_override(tiny_dump: Path, tmp_path: Path, train_config):
+    """optim.name picks the optimiser (its state is what the checkpoint keeps); --seed
+    replaces the config's seed, is recorded in config.yaml and changes the initial weights."""
+    config = train_config(tmp_path / "adam.yaml", optim__epochs=1, data__batches_per_epoch=1,
+                          optim__name="adam", optim__lr=1e-3)
+    runs = {}
+    for seed in ("0", "5"):
+        proc = train(config, tiny_dump, tmp_path / seed, "--seed", seed)
+        assert proc.returncode == 0, proc.stderr
+        runs[seed] = load_checkpoint(tmp_path / seed / "epoch1.pt")
+        assert yaml.safe_load((tmp_path / seed / "config.yaml").read_text())["seed"] == int(seed)
+    assert "exp_avg_sq" in next(iter(runs["0"]["optimizer"]["state"].values()))  # Adam's
+    key = "audio_trunk.layers.0.weight"
+    assert not torch.equal(runs["0"]["model"][key], runs["5"]["model"][key])
+    bad = train(train_config(tmp_path / "bad.yaml", optim__name="adagrad"), tiny_dump,
+                tmp_path / "bad")
+    assert bad.returncode == 1 and "optim.name must be one of ('sgd', 'adam')" in bad.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

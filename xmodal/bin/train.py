@@ -9,6 +9,7 @@ finished (``model.pt`` of all configured epochs). To train again, use a new --ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -44,10 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", required=True, help="experiment dir exp/<tag>")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--seed", type=int, help="override the config's seed (recorded in the "
+                        "run's config.yaml): the same config trained from other initial weights "
+                        "and batches")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         cfg = load_config(args.config, TrainConfig)
+        if args.seed is not None:
+            cfg = dataclasses.replace(cfg, seed=args.seed)
         if args.resume and is_finished(args.output_dir, cfg):
             print(f"{args.output_dir} is complete (model.pt of epoch {cfg.optim.epochs}); "
                   "skipping", file=sys.stderr)

@@ -2,13 +2,14 @@
 
 Usage: python -m xmodal.bin.train_supervised --config conf/supervised.yaml
            --feats-dir DUMP/spk_dev --utt2spk DATA/spk_dev_N/utt2spk --output-dir EXP
-           [--device auto|cpu|cuda] [--force]
+           [--device auto|cpu|cuda] [--force] [--seed N]
 EXP then holds config.yaml + model.pt like a self-supervised experiment (plus supervised.yaml
 and train_log.jsonl). A no-op when EXP/model.pt exists, unless --force.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", required=True, help="experiment dir")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--force", action="store_true", help="retrain even if model.pt exists")
+    parser.add_argument("--seed", type=int, help="override the config's seed")
     return parser
 
 
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         cfg = load_config(args.config, SupervisedConfig)
+        if args.seed is not None:
+            cfg = dataclasses.replace(cfg, seed=args.seed)
         trained = train_supervised(cfg, args.feats_dir, args.utt2spk, args.output_dir,
                                    args.device, args.force)
     except (ConfigError, DataDirError, FinetuneError, RuntimeError, OSError) as err:

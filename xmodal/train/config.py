@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+
+from xmodal.losses.identity import FACE_STEPS
 from xmodal.models.two_stream import ModelConfig
 
 SIMILARITIES = ("cosine", "euclidean")
@@ -25,21 +28,34 @@ class DataConfig:
             raise ValueError("data.batch_size >= 2, batches_per_epoch and valid_batches >= 1")
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 @dataclass
 class OptimConfig:
-    """SGD with momentum and per-epoch exponential decay (paper values by default)."""
+    """The optimiser and its per-epoch exponential decay (paper: SGD, the default values)."""
 
     epochs: int = 30
+    name: str = "sgd"             # sgd (momentum; paper) or adam (betas 0.9, 0.999)
     lr: float = 1e-2
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
+    momentum: float = 0.9         # sgd only
+    weight_decay: float = 1e-5    # L2 penalty, either optimiser
     lr_decay: float = 0.95        # lr multiplied by this after every epoch
-    adversary_lr: float = 1e-2    # SGD of the confusion adversaries (own optimiser)
+    adversary_lr: float = 1e-2    # the confusion adversaries' own optimiser (same kind)
     grad_clip: float = 0.0        # max gradient norm; 0 = off
 
     def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optim.name must be one of {OPTIMIZERS}, got {self.name!r}")
         if self.epochs < 1 or self.lr <= 0 or not 0 < self.lr_decay <= 1:
             raise ValueError("optim.epochs >= 1, lr > 0 and 0 < lr_decay <= 1 are required")
+
+    def make(self, params, lr: float, weight_decay: float | None = None) -> torch.optim.Optimizer:
+        """The configured optimiser over ``params`` at learning rate ``lr``."""
+        decay = self.weight_decay if weight_decay is None else weight_decay
+        if self.name == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=decay)
 
 
 @dataclass
@@ -52,12 +68,18 @@ class LossConfig:
     alpha: float = 1.0            # weight of the confusion terms
     similarity: str = "cosine"    # cosine (learnable scale/bias) or euclidean (negative distance)
     adversary_dim: int = 256      # projection size of each adversary
+    # Face steps scored by the identity loss: one random step per track (paper) or every
+    # step (the same objective's expectation over that draw, with less gradient noise).
+    identity_face_steps: str = "random"
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"loss.similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
         if not (self.content or self.identity):
             raise ValueError("at least one of loss.content and loss.identity must be true")
+        if self.identity_face_steps not in FACE_STEPS:
+            raise ValueError(f"loss.identity_face_steps must be one of {FACE_STEPS}, "
+                             f"got {self.identity_face_steps!r}")
         if self.disentangle and not (self.content and self.identity):
             raise ValueError("loss.disentangle needs loss.content and loss.identity")
 

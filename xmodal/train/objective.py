@@ -36,7 +36,8 @@ class CrossModalObjective(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.sync = SyncLoss(cfg.similarity) if cfg.content else None
-        self.identity = IdentityLoss(cfg.similarity) if cfg.identity else None
+        self.identity = (IdentityLoss(cfg.similarity, cfg.identity_face_steps)
+                         if cfg.identity else None)
 
     def forward(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Losses and accuracies; ``loss`` is the weighted sum the network minimises."""

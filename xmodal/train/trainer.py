@@ -134,11 +134,9 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
     network = network.to(ctx.device)
     adversaries = (Adversaries(cfg.loss, cfg.model.embed_dim).to(ctx.device)
                    if cfg.loss.disentangle else None)
-    optimizer = torch.optim.SGD(network.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                weight_decay=cfg.optim.weight_decay)
+    optimizer = cfg.optim.make(network.parameters(), cfg.optim.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.optim.lr_decay)
-    adv_optimizer = (torch.optim.SGD(adversaries.parameters(), lr=cfg.optim.adversary_lr,
-                                     momentum=cfg.optim.momentum)
+    adv_optimizer = (cfg.optim.make(adversaries.parameters(), cfg.optim.adversary_lr, 0.0)
                      if adversaries is not None else None)
     start_epoch = 1
     if resume and done:
@@ -244,4 +242,18 @@ def write_final_model(output_dir: Path, cfg: TrainConfig) -> Path:
     save_checkpoint({"model": weights, "config": asdict(cfg), "epochs": epochs}, final)
     write_text_atomic(output_dir / "model.json",
                       json.dumps({"averaged_epochs": epochs}, indent=1) + "\n")
+    return final
+
+
+def write_initial_model(cfg: TrainConfig, output_dir: str | Path) -> Path:
+    """``output_dir/{config.yaml,model.pt}`` of an untrained model: the weights ``train``
+    starts from with ``cfg.seed``. Scored like a trained model, it is the floor that training
+    must beat (the recipes' "random init" row)."""
+    output_dir = Path(output_dir)
+    torch.manual_seed(cfg.seed)  # as train() does before building the network
+    model = TwoStreamModel(cfg.model)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, output_dir / "config.yaml")
+    final = output_dir / "model.pt"
+    save_checkpoint({"model": model.state_dict(), "config": asdict(cfg), "epochs": []}, final)
     return final
