@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from xmodal.config import save_config
-from xmodal.eval.ssl_tasks import format_table, ssl_task_accuracies, track_verification_eer
+from xmodal.data.datadir import read_table
+from xmodal.eval.ssl_tasks import (chance_failures, format_table, ssl_task_accuracies,
+                                   track_verification_eer)
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint
 from xmodal.train.config import TrainConfig
@@ -42,7 +45,62 @@ def test_oracle_gives_the_known_accuracies(tiny_dump: Path):
     assert r["content_acc_identity"] == pytest.approx(1 / 8)
     assert r["identity_acc_content"] == pytest.approx(1 / 4)
     assert r["chance_content"] == pytest.approx(1 / 8) and r["chance_identity"] == 0.25
-    assert "| oracle | identity | 12.5 | 100.0 |" in format_table({"oracle": r})
+    # Every decision right (or the same in every identity): the interval has no width.
+    assert r["content_acc_content_ci"] == r["identity_acc_identity_ci"] == [1.0, 1.0]
+    assert "| oracle | identity | 12.5 [" in format_table({"oracle": r})
+    assert "| 100.0 [100.0, 100.0] |" in format_table({"oracle": r})
+    assert r["n_identities"] == len(set(read_table(tiny_dump / "ssl_test" / "utt2spk").values()))
+
+
+class IdentityBySpeaker(nn.Module):
+    """Identity task right for the tracks of the speakers in ``good``, wrong for the others.
+
+    The oracle recognises a window's track by the pixel sum of its first face frame.
+    """
+
+    def __init__(self, dump: Path, good: set[str]):
+        super().__init__()
+        import kaldiio
+
+        self.dummy = nn.Parameter(torch.zeros(1))
+        utt2spk = read_table(dump / "utt2spk")
+        faces = kaldiio.load_scp(str(dump / "faces.scp"))
+        self.good = {int(frame.astype(np.int64).sum()): utt2spk[key] in good
+                     for key in utt2spk for frame in faces[key]}
+
+    def forward(self, feats, faces):
+        batch, steps = faces.shape[0], faces.shape[1] - 4
+        identity = torch.zeros(batch, batch, steps)
+        for i in range(batch):
+            good = self.good[int(faces[i, 0].to(torch.int64).sum())]
+            identity[i, i if good else (i + 1) % batch] = 1.0
+        stream = {"content": torch.ones(batch, 4, steps), "identity": identity}
+        return {"audio": stream, "visual": stream}
+
+
+def test_identity_intervals_come_from_resampling_identities(tiny_dump: Path):
+    """Half the identities always right, half always wrong: the decisions cluster by identity,
+    so the interval spans what a draw of identities can give, far wider than a binomial one."""
+    speakers = sorted(set(read_table(tiny_dump / "ssl_test" / "utt2spk").values()))
+    model = IdentityBySpeaker(tiny_dump / "ssl_test", set(speakers[: len(speakers) // 2]))
+    r = ssl_task_accuracies(model, tiny_dump / "ssl_test", n_frames=12, batch_size=4,
+                            n_batches=40, seed=1)
+    low, high = r["identity_acc_identity_ci"]
+    acc, n = r["identity_acc_identity"], 40 * 4
+    binomial = 1.96 * np.sqrt(acc * (1 - acc) / n)
+    assert low < acc < high and high - low > 2 * 2 * binomial
+
+
+def test_chance_failures_name_the_trained_task_left_at_chance():
+    result = {"content_acc_content": 0.30, "content_acc_content_ci": [0.25, 0.35],
+              "identity_acc_identity": 0.08, "identity_acc_identity_ci": [0.05, 0.11],
+              "chance_content": 1 / 16, "chance_identity": 1 / 16}
+    assert chance_failures(result, content_trained=True, identity_trained=False) == []
+    [failure] = chance_failures(result, content_trained=True, identity_trained=True)
+    assert "identity loss was trained" in failure and "8.0% [5.0, 11.0]" in failure
+    assert "chance (6.2%)" in failure
+    result["content_acc_content_ci"] = [0.0625, 0.35]  # touching chance is not leaving it
+    assert len(chance_failures(result, content_trained=True, identity_trained=False)) == 1
 
 
 def test_cli_writes_json_and_is_deterministic(tiny_dump: Path, tmp_path: Path):
@@ -54,11 +112,17 @@ def test_cli_writes_json_and_is_deterministic(tiny_dump: Path, tmp_path: Path):
     save_config(cfg, exp / "config.yaml")
     save_checkpoint({"model": TwoStreamModel(TINY_MODEL).state_dict()}, exp / "model.pt")
     outputs = []
-    for _ in range(2):
+    for check in ([], ["--no-chance-check"]):
         proc = subprocess.run([sys.executable, "-m", "xmodal.bin.eval_ssl", "--exp-dir", str(exp),
-                               "--data-dir", str(tiny_dump / "ssl_test"), "--batches", "4"],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
+                               "--data-dir", str(tiny_dump / "ssl_test"), "--batches", "4",
+                               *check], capture_output=True, text=True)
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            # An untrained model has learnt neither loss of its config: stage 4 says so.
+            assert proc.returncode == 2
+            assert f"error: {exp / 'config.yaml'}: the content loss was trained" in proc.stderr
+            assert "the identity loss was trained" in proc.stderr
         outputs.append(json.loads((exp / "ssl_eval.json").read_text()))
     assert outputs[0] == outputs[1]
     r = outputs[0]

@@ -1,6 +1,9 @@
 """Self-supervised task evaluation (paper Table 2): ``python -m xmodal.bin.eval_ssl``.
 
-Writes ``<exp-dir>/ssl_eval.json`` and prints the table.
+Writes ``<exp-dir>/ssl_eval.json`` and prints the table. Then checks that every loss the
+model was trained with left chance on held-out tracks (its task, with its own embedding, 95%
+interval above chance): if not, it says which and exits with status 2, so a recipe stops
+at a model that learnt nothing instead of scoring it (``--no-chance-check`` skips this).
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from pathlib import Path
 
 from xmodal.atomic import write_text_atomic
 from xmodal.config import ConfigError
-from xmodal.eval.ssl_tasks import format_table, ssl_task_accuracies, track_verification_eer
+from xmodal.eval.ssl_tasks import (chance_failures, format_table, ssl_task_accuracies,
+                                   track_verification_eer)
 from xmodal.train.checkpoint import CheckpointError
 from xmodal.train.pretrained import load_pretrained
 
@@ -23,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=200, help="random batches to average")
     parser.add_argument("--batch-size", type=int, default=0, help="B (default: training B)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-chance-check", action="store_true",
+                        help="do not fail when a trained loss is within its interval of chance")
     args = parser.parse_args(argv)
     try:
         model, cfg = load_pretrained(args.exp_dir)
@@ -35,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_text_atomic(Path(args.exp_dir) / "ssl_eval.json", json.dumps(result, indent=1) + "\n")
     print(format_table({Path(args.exp_dir).name: result}))
+    failures = chance_failures(result, cfg.loss.content, cfg.loss.identity)
+    if failures and not args.no_chance_check:
+        for failure in failures:
+            print(f"error: {Path(args.exp_dir) / 'config.yaml'}: {failure}", file=sys.stderr)
+        return 2
     return 0
 
 

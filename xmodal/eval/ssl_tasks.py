@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from xmodal.data.datadir import read_table
 from xmodal.data.scp import ScpReader
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
+from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 from xmodal.eval.metrics import compute_eer
 from xmodal.losses.identity import pick_random_step
 from xmodal.models.two_stream import TwoStreamModel
@@ -32,37 +33,74 @@ def _scores(x: torch.Tensor, y: torch.Tensor, similarity: str) -> torch.Tensor:
     return -torch.cdist(x, y)
 
 
-def _accuracy(logits: torch.Tensor) -> float:
+def _hits(logits: torch.Tensor) -> np.ndarray:
+    """Right/wrong of every query row of square ``logits (..., K, K)`` (target = diagonal)."""
     target = torch.arange(logits.shape[-1], device=logits.device)
-    return float((logits.argmax(dim=-1) == target).float().mean())
+    return (logits.argmax(dim=-1) == target).cpu().numpy()
 
 
 @torch.no_grad()
 def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: int,
                         batch_size: int, n_batches: int, seed: int = 0,
-                        similarity: str = "cosine") -> dict:
-    """Content N-way and identity B-way accuracies with each embedding, and chance levels."""
+                        similarity: str = "cosine", n_boot: int = 1000) -> dict:
+    """Content N-way and identity B-way accuracies with each embedding, and chance levels.
+
+    Each accuracy ``<task>_acc_<embedding>`` comes with a 95% interval ``..._ci`` from a
+    bootstrap over identities (``cluster_bootstrap_accuracy``): the batches reuse the same
+    tracks and each identity's decisions go together, so a binomial interval would be too
+    narrow. A decision belongs to the identity of its query track (the face being matched).
+    """
     dataset = TrackWindowDataset(dump_dir, n_frames)
+    utt2spk = read_table(Path(dump_dir) / "utt2spk")
     batch_size = min(batch_size, len(dataset))
     sampler = TrackBatchSampler(dataset.num_frames, n_frames, batch_size, n_batches, seed)
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    sums = {f"{task}_acc_{emb}": 0.0 for task in ("content", "identity") for emb in EMBEDDINGS}
+    hits: dict[str, list[np.ndarray]] = {f"{task}_acc_{emb}": [] for task in ("content", "identity")
+                                         for emb in EMBEDDINGS}
+    owners: dict[str, list[np.ndarray]] = {"content": [], "identity": []}
     model.eval()
     for index in range(n_batches):
-        feats, faces = map(torch.stack, zip(*(dataset[item] for item in sampler.batch(index))))
+        items = sampler.batch(index)
+        speakers = np.array([utt2spk[dataset.keys[track]] for track, _ in items])
+        feats, faces = map(torch.stack, zip(*(dataset[item] for item in items)))
         out = model(feats.to(device), faces.to(device))
+        steps = out["visual"]["content"].shape[-1]
+        owners["content"].append(np.repeat(speakers, steps))
+        owners["identity"].append(speakers)
         for emb in EMBEDDINGS:
             v, a = out["visual"][emb], out["audio"][emb]
-            sums[f"content_acc_{emb}"] += _accuracy(
-                _scores(v.transpose(1, 2), a.transpose(1, 2), similarity))
+            hits[f"content_acc_{emb}"].append(
+                _hits(_scores(v.transpose(1, 2), a.transpose(1, 2), similarity)).reshape(-1))
             face = pick_random_step(v, gen)
-            sums[f"identity_acc_{emb}"] += _accuracy(_scores(face, a.mean(dim=-1), similarity))
-    result = {k: v / n_batches for k, v in sums.items()}
+            hits[f"identity_acc_{emb}"].append(_hits(_scores(face, a.mean(dim=-1), similarity)))
+    result: dict = {}
+    for key, values in hits.items():
+        task = key.split("_")[0]
+        stats = cluster_bootstrap_accuracy(np.concatenate(values), np.concatenate(owners[task]),
+                                           n_boot=n_boot, seed=seed)
+        result[key] = stats["mean"]
+        result[f"{key}_ci"] = [stats["low"], stats["high"]]
     result.update(chance_content=1.0 / (n_frames - 4), chance_identity=1.0 / batch_size,
                   n_frames=n_frames, batch_size=batch_size, n_batches=n_batches,
-                  n_tracks=len(dataset))
+                  n_tracks=len(dataset), n_identities=len(set(utt2spk[k] for k in dataset.keys)),
+                  ci_level=0.95, n_boot=n_boot)
     return result
+
+
+def chance_failures(result: dict, content_trained: bool, identity_trained: bool) -> list[str]:
+    """What a trained loss failed to learn: its task, scored with its own embedding, whose
+    95% interval still reaches chance. Empty when every trained task left chance."""
+    failures = []
+    for task, trained in (("content", content_trained), ("identity", identity_trained)):
+        low, high = result[f"{task}_acc_{task}_ci"]
+        chance = result[f"chance_{task}"]
+        if trained and low <= chance:
+            failures.append(f"the {task} loss was trained, but held-out {task} accuracy with "
+                            f"the {task} embedding, {100 * result[f'{task}_acc_{task}']:.1f}% "
+                            f"[{100 * low:.1f}, {100 * high:.1f}], is within its 95% interval "
+                            f"of chance ({100 * chance:.1f}%)")
+    return failures
 
 
 @torch.no_grad()
@@ -95,6 +133,15 @@ def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
     return result
 
 
+def accuracy_cell(result: dict, key: str) -> str:
+    """``acc [low, high]`` in percent, one decimal (no interval if the result has none)."""
+    cell = f"{100 * result[key]:.1f}"
+    if f"{key}_ci" in result:
+        low, high = result[f"{key}_ci"]
+        cell += f" [{100 * low:.1f}, {100 * high:.1f}]"
+    return cell
+
+
 def format_table(results: dict[str, dict]) -> str:
     """Paper Table 2 layout: one row per (model, embedding), content and identity accuracy."""
     lines = ["| model | embedding | content (sync) acc % | identity acc % | track EER % |",
@@ -102,8 +149,8 @@ def format_table(results: dict[str, dict]) -> str:
     for tag, r in results.items():
         for emb in EMBEDDINGS:
             eer = f"{r[f'track_eer_{emb}']:.1f}" if f"track_eer_{emb}" in r else ""
-            lines.append(f"| {tag} | {emb} | {100 * r[f'content_acc_{emb}']:.1f} | "
-                         f"{100 * r[f'identity_acc_{emb}']:.1f} | {eer} |")
+            lines.append(f"| {tag} | {emb} | {accuracy_cell(r, f'content_acc_{emb}')} | "
+                         f"{accuracy_cell(r, f'identity_acc_{emb}')} | {eer} |")
     if results:
         r = next(iter(results.values()))
         lines.append(f"| chance | | {100 * r['chance_content']:.1f} | "
