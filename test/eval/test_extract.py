@@ -234,3 +234,41 @@ def test_batching_equal_lengths_does_not_change_results(model):
         np.testing.assert_allclose(batched[head], one_by_one[head], atol=1e-5, rtol=0)
         np.testing.assert_allclose(batched[head][2], direct_embedding(model, inputs[2])[head],
                                    atol=1e-5, rtol=0)
+
+
+def test_mean_logmel_floor_is_the_mean_feature_vector(tiny_dump, tmp_path):
+    """--mean-logmel: no model, each utterance's mean log-mel vector, read back by Kaldi I/O."""
+    out = tmp_path / "mean_logmel"
+    run("python", "-m", "xmodal.bin.extract", "--mean-logmel", "--feats-dir",
+        str(tiny_dump / "ssl_test"), "--out-dir", str(out))
+    feats = kaldiio.load_scp(str(tiny_dump / "ssl_test" / "feats.scp"))
+    vectors = {k: v for k, v in kaldi_io.read_vec_flt_scp(str(out / "identity.scp"))}
+    assert vectors.keys() == set(feats)
+    for key, matrix in feats.items():
+        np.testing.assert_allclose(vectors[key], np.asarray(matrix).mean(axis=0), rtol=1e-5,
+                                   atol=1e-5)
+    both = run("python", "-m", "xmodal.bin.extract", "--mean-logmel", "--exp-dir", "x",
+               "--feats-dir", str(tiny_dump / "ssl_test"), "--out-dir", str(out), check=False)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_init_model_is_the_untrained_start_of_training(tmp_path, train_config):
+    """The random-init floor holds exactly the weights training starts from (same seed)."""
+    from xmodal.train.checkpoint import load_checkpoint
+    from xmodal.train.trainer import _Network
+
+    config = train_config(tmp_path / "c.yaml")
+    for seed in ("3", "4"):
+        run("python", "-m", "xmodal.bin.init_model", "--config", str(config), "--output-dir",
+            str(tmp_path / seed), "--seed", seed)
+    cfg = load_pretrained(tmp_path / "3")[1]
+    assert cfg.seed == 3
+    torch.manual_seed(3)
+    start = _Network(cfg).model.state_dict()
+    saved = load_checkpoint(tmp_path / "3" / "model.pt")["model"]
+    assert all(torch.equal(start[k], saved[k]) for k in start)
+    other = load_checkpoint(tmp_path / "4" / "model.pt")["model"]
+    assert not torch.equal(saved["audio_trunk.layers.0.weight"], other["audio_trunk.layers.0.weight"])
+    again = run("python", "-m", "xmodal.bin.init_model", "--config", str(config),
+                "--output-dir", str(tmp_path / "3"))
+    assert "exists; skipping" in again.stderr

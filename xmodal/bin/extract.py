@@ -1,6 +1,6 @@
 """One stage-5 extraction job: identity and content embeddings of a dump dir's utterances.
 
-Usage: python -m xmodal.bin.extract --exp-dir EXP --feats-dir DUMP/SET
+Usage: python -m xmodal.bin.extract (--exp-dir EXP | --mean-logmel) --feats-dir DUMP/SET
            [--data-dir DUMP/SET/splitN/J] --out-dir EXP/emb/SET [--job J]
            [--crop-frames 0] [--crop-hop 0] [--weights model.pt] [--num-threads 1]
            [--device cpu] [--force]
@@ -17,7 +17,9 @@ import torch
 
 from xmodal.config import ConfigError
 from xmodal.data.datadir import DataDirError
-from xmodal.eval.extract import ExtractConfig, ExtractError, extract_embeddings, is_done
+from xmodal.eval.extract import (ExtractConfig, ExtractError, extract_embeddings, feature_bins,
+                                 is_done)
+from xmodal.models.mean_logmel import MeanLogMel
 from xmodal.train.checkpoint import CheckpointError
 from xmodal.train.pretrained import load_pretrained
 
@@ -25,8 +27,11 @@ from xmodal.train.pretrained import load_pretrained
 def build_parser() -> argparse.ArgumentParser:
     """Model, inputs, outputs, job number, crops and compute settings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exp-dir", required=True,
-                        help="trained experiment (config.yaml + weights)")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--exp-dir", help="trained experiment (config.yaml + weights)")
+    model.add_argument("--mean-logmel", action="store_true",
+                       help="no model: embed each utterance by its mean log-mel vector (the "
+                       "recipes' floor)")
     parser.add_argument("--weights", default="model.pt", help="weights file in --exp-dir")
     parser.add_argument("--feats-dir", required=True, help="dump dir with feats.scp")
     parser.add_argument("--data-dir", help="embed only this data dir's utterances (a split part)")
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.num_threads))
     try:
         config = ExtractConfig(crop_frames=args.crop_frames, crop_hop=args.crop_hop)
-        model, _ = load_pretrained(args.exp_dir, args.device, args.weights)
+        model = (MeanLogMel(feature_bins(args.feats_dir)) if args.mean_logmel
+                 else load_pretrained(args.exp_dir, args.device, args.weights)[0])
         stats = extract_embeddings(model, args.feats_dir, args.out_dir, args.job, args.data_dir,
                                    config, args.device)
     except (ConfigError, CheckpointError, DataDirError, ExtractError) as err:

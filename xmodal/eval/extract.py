@@ -149,6 +149,15 @@ def checked_features(key: str, feats: np.ndarray, where: str, n_mels: int) -> np
     return feats
 
 
+def feature_bins(feats_dir: str | os.PathLike) -> int:
+    """Feature bins of a dump dir: the width of its first ``feats.scp`` entry."""
+    reader = ScpReader(Path(feats_dir) / "feats.scp")
+    key = next(iter(reader), None)
+    if key is None:
+        raise ExtractError(f"{feats_dir}/feats.scp: no utterances")
+    return int(np.shape(reader[key])[-1])
+
+
 def utterance_list(data_dir: str | os.PathLike) -> list[str]:
     """The utterances of a data dir: the keys of utt2spk, else of wav.scp, else of feats.scp."""
     for name in ("utt2spk", "wav.scp", "feats.scp"):
