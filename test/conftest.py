@@ -104,3 +104,23 @@ def tiny_dump(tiny_corpus: Path, tmp_path_factory) -> Path:
         run_module("xmodal.bin.merge_dump", "--data-dir", str(data), "--out-dir",
                    str(root / "dump" / name), "--num-jobs", "1")
     return root / "dump"
+
+
+def speaker_score_lines(rng, shift: float, n_spk: int = 12, per_spk: int = 8) -> list[str]:
+    """Labelled score lines of ``n_spk`` speakers (VoxCeleb-style keys, so the speaker is the
+    key's first part); target scores are drawn ``shift`` higher than non-target ones."""
+    lines = []
+    for s in range(n_spk):
+        for i in range(per_spk):
+            other = (s + 1 + i % (n_spk - 1)) % n_spk
+            lines.append(f"id{s:05d}/v/{i:05d} id{s:05d}/w/{i:05d} "
+                         f"{rng.normal(shift):.4f} target")
+            lines.append(f"id{s:05d}/v/{i:05d} id{other:05d}/w/{i:05d} "
+                         f"{rng.normal(0.0):.4f} nontarget")
+    return lines
+
+
+@pytest.fixture(scope="session")
+def score_lines():
+    """``speaker_score_lines(rng, shift, n_spk, per_spk)``: a scored trial list, as lines."""
+    return speaker_score_lines

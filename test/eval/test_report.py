@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.eval.report import write_report
+from xmodal.eval.report import System, comparison_table, write_report
 
 
 def write_json(path: Path, obj) -> None:
@@ -14,21 +14,24 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj))
 
 
-def test_report_tables_and_plots(tmp_path: Path):
+def test_report_tables_and_plots(tmp_path: Path, score_lines):
     exp = tmp_path / "exp"
     ssl = {"content_acc_identity": 0.2, "content_acc_content": 0.5, "identity_acc_identity": 0.4,
            "identity_acc_content": 0.1, "chance_content": 1 / 26, "chance_identity": 1 / 16,
+           "content_acc_content_ci": [0.45, 0.55], "identity_acc_identity_ci": [0.05, 0.6],
            "track_eer_identity": 21.5, "track_eer_content": 40.0}
     write_json(exp / "ssl_id_content_dis" / "ssl_eval.json", ssl)
+    (exp / "ssl_id_content_dis" / "config.yaml").write_text(
+        "loss: {content: true, identity: true, disentangle: true}\n")
     rng = np.random.default_rng(0)
-    lines = [f"a{i} b{i} {rng.normal(1.0 if i % 2 else 0.0):.4f} "
-             f"{'target' if i % 2 else 'nontarget'}" for i in range(200)]
-    scores = exp / "ssl_id_content_dis" / "scores"
-    scores.mkdir(parents=True)
-    (scores / "trials.scores").write_text("\n".join(lines) + "\n")
-    write_json(scores / "trials.metrics.json", {"eer": 31.25, "mindcf_p0.01": 0.9,
-                                               "mindcf_p0.05": 0.8, "n_target": 100,
-                                               "n_nontarget": 100})
+    for tag, shift in (("ssl_id_content_dis", 2.0), ("mean_logmel", 0.2)):
+        scores = exp / tag / "scores"
+        scores.mkdir(parents=True, exist_ok=True)
+        (scores / "trials.scores").write_text("\n".join(score_lines(rng, shift)) + "\n")
+    write_json(exp / "ssl_id_content_dis" / "scores" / "trials.metrics.json",
+               {"eer": 31.25, "mindcf_p0.01": 0.9, "mindcf_p0.05": 0.8, "n_target": 100,
+                "n_nontarget": 100, "eer_ci": [25.0, 37.5], "mindcf_p0.01_ci": [0.8, 1.0],
+                "mindcf_p0.05_ci": [0.7, 0.9]})
     write_json(exp / "ssl_id_content_dis" / "finetune" / "spk_dev_all" / "scores" /
                "trials.metrics.json", {"eer": 12.5, "mindcf_p0.01": 0.5, "mindcf_p0.05": 0.4})
     write_json(exp / "ssl_id_content_dis" / "probe.json",
@@ -39,14 +42,36 @@ def test_report_tables_and_plots(tmp_path: Path):
         "\n".join(json.dumps(e) for e in log) + "\n")
 
     md = write_report(exp, ["ssl_identity", "ssl_id_content_dis"], ["trials"],
-                      ["ssl_id_content_dis"], ["10", "all"], ["ssl_id_content_dis"])
+                      ["ssl_id_content_dis"], ["10", "all"], ["ssl_id_content_dis"],
+                      ["mean_logmel"], n_boot=200)
     assert md == (exp / "RESULTS.md").read_text()
-    # Ours, then the paper's value in parentheses (Table 2, identity embeddings, full model).
-    assert "| identity | Con., Id. and Dis. loss | 20.0 (12.0) | 40.0 (49.6) | 21.5 (18.9) |" in md
-    assert "| Con., Id. and Dis. loss | 31.25 (22.1) | 0.900 | 0.800 |" in md
+    # Ours with its interval, then the paper's value in parentheses (Table 2, full model).
+    assert ("| identity | Con., Id. and Dis. loss | 20.0 (12.0) | 40.0 [5.0, 60.0] (49.6) | "
+            "21.5 (18.9) |") in md
+    assert "| Con., Id. and Dis. loss | 31.25 [25.00, 37.50] (22.1) | 0.900 [0.800, 1.000] |" in md
     assert "| Identity loss only | - | - | - |" in md  # not run: shown as missing
+    assert "| Mean log-mel (floor) | - | - | - |" in md  # scored, no metrics yet
     assert "| Con., Id. and Dis. loss | - | 12.50 (9.4) |" in md
     assert "| Con., Id. and Dis. loss | 40.0 | 90.0 | 100.0 |" in md
     assert "random | | 3.8 | 6.2 | 50.0" in md
+    # Each trained loss: left chance or not (identity's interval reaches down to 5% < 6.25%).
+    assert "| Con., Id. and Dis. loss | content | 50.0 [45.0, 55.0] | 3.8 | yes |" in md
+    assert "| Con., Id. and Dis. loss | identity | 40.0 [5.0, 60.0] | 6.2 | no |" in md
+    # A clearly better model against the floor: a significant paired difference.
+    [row] = [line for line in md.splitlines()
+             if line.startswith("| Con., Id. and Dis. loss | Mean log-mel (floor) |")]
+    assert row.endswith("| **yes** |")
     for png in (exp / "det.png", exp / "ssl_id_content_dis" / "curves.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_comparison_table_calls_noise_noise(tmp_path: Path, score_lines):
+    """Two systems drawn from the same distribution: the difference is not significant."""
+    rng = np.random.default_rng(1)
+    systems = []
+    for label in ("A", "B"):
+        path = tmp_path / f"{label}.scores"
+        path.write_text("\n".join(score_lines(rng, 1.0)) + "\n")
+        systems.append(System(label, path))
+    table = comparison_table([tuple(systems)], None, 300)
+    assert table.splitlines()[2].startswith("| A | B |") and table.endswith("| no (noise) |")

@@ -9,7 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from xmodal.data.datadir import DataDirError
 from xmodal.eval.report import write_report
+from xmodal.eval.scoring import ScoringError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,13 +22,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-tags", default="", help="tags fine-tuned in stage 7")
     parser.add_argument("--subsets", default="all", help="spk_dev speaker counts of stage 7")
     parser.add_argument("--probe-tags", default="", help="tags probed in stage 8")
+    parser.add_argument("--baseline-tags", default="", help="floors scored in stage 6 "
+                        "(e.g. 'random_init mean_logmel')")
+    parser.add_argument("--utt2spk", help="speakers of the trial keys (default: the part of "
+                        "each key before its first '/', as VoxCeleb's)")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     args = parser.parse_args(argv)
     exp = Path(args.exp_dir)
     if not exp.is_dir():
         print(f"error: {exp} is not a directory", file=sys.stderr)
         return 1
-    md = write_report(exp, args.ssl_tags.split(), args.trials.split(), args.finetune_tags.split(),
-                      args.subsets.split(), args.probe_tags.split())
+    try:
+        md = write_report(exp, args.ssl_tags.split(), args.trials.split(),
+                          args.finetune_tags.split(), args.subsets.split(),
+                          args.probe_tags.split(), args.baseline_tags.split(),
+                          Path(args.utt2spk) if args.utt2spk else None, args.n_boot)
+    except (ScoringError, DataDirError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(md)
     return 0
 

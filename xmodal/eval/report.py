@@ -1,24 +1,33 @@
 """``exp/RESULTS.md``: the paper's Tables 2-4 laid out as in the paper, ours beside theirs.
 
-Reads what stages 4-8 wrote (``ssl_eval.json``, ``scores/*.metrics.json``, fine-tuning and
-supervised-baseline metrics, ``probe.json``); draws the DET curves of every system and the
-training curves of every SSL run. A missing result is shown as "-" (stage not run yet),
-never invented.
+Reads what stages 4-8 wrote (``ssl_eval.json``, ``scores/*.{scores,metrics.json}``,
+fine-tuning and supervised-baseline scores, ``probe.json``); draws the DET curves of every
+system and the training curves of every SSL run. Every accuracy, EER and minDCF carries its
+95% interval (bootstrap over identities for Table 2, over speakers for Tables 3-4), and
+systems scored on the same trials are compared by a paired bootstrap over speakers: a
+difference whose interval holds 0 is marked as not significant. A missing result is shown
+as "-" (stage not run yet), never invented.
 """
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
+from xmodal.eval.comparison import compare_score_files  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
 from xmodal.eval.scoring import read_score_file  # noqa: E402
+from xmodal.eval.ssl_tasks import accuracy_cell, chance_failures  # noqa: E402
 
 # Paper numbers (Nagrani et al. 2020, VoxCeleb2 / VoxCeleb1), percent.
 # Table 2: (tag, embedding) -> (content N-way acc, identity B-way acc, track EER).
@@ -37,22 +46,62 @@ PAPER_TABLE4 = {"ssl_identity": (15.05, 13.00, 11.16, 9.85),
                 "supervised": (19.84, 13.60, 11.35, 7.28)}
 NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only",
          "ssl_id_content": "Con. and Id. loss", "ssl_id_content_dis": "Con., Id. and Dis. loss",
-         "supervised": "Fully supervised"}
+         "supervised": "Fully supervised", "random_init": "Untrained encoder (floor)",
+         "mean_logmel": "Mean log-mel (floor)"}
+METRICS = (("eer", "EER %", 2, 1.0), ("mindcf_p0.01", "minDCF(0.01)", 3, 1.0),
+           ("mindcf_p0.05", "minDCF(0.05)", 3, 1.0))
 
 
-def _load(path: Path) -> dict | None:
+def name(tag: str) -> str:
+    """The paper's name of a config tag (the tag itself when it has none)."""
+    return NAMES.get(tag, tag)
+
+
+def load_json(path: Path) -> dict | None:
+    """A JSON file (or a file of one JSON line), None if absent."""
     if not path.exists():
         return None
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     return json.loads(lines[0]) if len(lines) == 1 else json.loads(path.read_text())
 
 
-def _pct(value: float | None, scale: float = 100.0) -> str:
-    return "-" if value is None else f"{value * scale:.1f}"
-
-
 def _paper(value: float | None) -> str:
     return "" if value is None else f" ({value:.1f})"
+
+
+def metric_cell(metrics: dict | None, key: str, digits: int) -> str:
+    """``value [low, high]`` of a metrics.json entry ("-" if absent; no interval if none)."""
+    if metrics is None:
+        return "-"
+    cell = f"{metrics[key]:.{digits}f}"
+    if f"{key}_ci" in metrics:
+        low, high = metrics[f"{key}_ci"]
+        cell += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return cell
+
+
+def chance_table(exp: Path, tags: list[str]) -> str:
+    """Per config and trained loss: its task with its own embedding on held-out tracks."""
+    lines = ["| model | trained loss | its task, own embedding, held-out acc % [95% CI] | "
+             "chance % | left chance |", "|---|---|---|---|---|"]
+    for tag in tags:
+        r = load_json(exp / tag / "ssl_eval.json")
+        cfg = config_losses(exp / tag)
+        for task in ("content", "identity"):
+            if r is None or not cfg.get(task):
+                continue
+            failed = chance_failures(r, task == "content", task == "identity")
+            lines.append(f"| {name(tag)} | {task} | {accuracy_cell(r, f'{task}_acc_{task}')} | "
+                         f"{100 * r[f'chance_{task}']:.1f} | {'no' if failed else 'yes'} |")
+    return "\n".join(lines)
+
+
+def config_losses(exp_dir: Path) -> dict:
+    """Which losses an experiment trained, from its resolved ``config.yaml``."""
+    path = exp_dir / "config.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text()).get("loss", {})
 
 
 def table2(exp: Path, tags: list[str]) -> str:
@@ -62,55 +111,87 @@ def table2(exp: Path, tags: list[str]) -> str:
     chance = None
     for emb in ("content", "identity"):
         for tag in tags:
-            r = _load(exp / tag / "ssl_eval.json")
+            r = load_json(exp / tag / "ssl_eval.json")
             paper = PAPER_TABLE2.get((tag, emb), (None, None, None))
             if r is None:
                 cells = ["-", "-", "-"]
             else:
                 chance = r
-                cells = [_pct(r[f"content_acc_{emb}"]), _pct(r[f"identity_acc_{emb}"]),
-                         _pct(r.get(f"track_eer_{emb}"), 1.0)]
-            lines.append(f"| {emb} | {NAMES.get(tag, tag)} | " + " | ".join(
+                eer = r.get(f"track_eer_{emb}")
+                cells = [accuracy_cell(r, f"content_acc_{emb}"),
+                         accuracy_cell(r, f"identity_acc_{emb}"),
+                         "-" if eer is None else f"{eer:.1f}"]
+            lines.append(f"| {emb} | {name(tag)} | " + " | ".join(
                 c + _paper(p) for c, p in zip(cells, paper)) + " |")
     if chance is not None:
-        lines.append(f"| random | | {_pct(chance['chance_content'])} | "
-                     f"{_pct(chance['chance_identity'])} | 50.0 |")
+        lines.append(f"| random | | {100 * chance['chance_content']:.1f} | "
+                     f"{100 * chance['chance_identity']:.1f} | 50.0 |")
     return "\n".join(lines)
 
 
 def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
-    """Verification of the self-supervised identity embeddings, no labels at all."""
-    head = " | ".join(f"{t} EER % | {t} minDCF(0.01) | {t} minDCF(0.05)" for t in trials)
-    lines = [f"| model | {head} |", "|---|" + "---|" * (3 * len(trials))]
+    """Verification of the self-supervised identity embeddings (and floors), no labels."""
+    head = " | ".join(f"{t} {label}" for t in trials for _, label, _, _ in METRICS)
+    lines = [f"| model | {head} |", "|---|" + "---|" * (len(METRICS) * len(trials))]
     for tag in tags:
         cells = []
         for t in trials:
-            m = _load(exp / tag / "scores" / f"{t}.metrics.json")
-            paper = _paper(PAPER_TABLE3.get(tag)) if t == trials[0] else ""
-            cells += (["-", "-", "-"] if m is None else
-                      [f"{m['eer']:.2f}{paper}", f"{m['mindcf_p0.01']:.3f}",
-                       f"{m['mindcf_p0.05']:.3f}"])
-        lines.append(f"| {NAMES.get(tag, tag)} | " + " | ".join(cells) + " |")
+            m = load_json(exp / tag / "scores" / f"{t}.metrics.json")
+            for key, _, digits, _ in METRICS:
+                paper = _paper(PAPER_TABLE3.get(tag)) if key == "eer" and t == trials[0] \
+                    and m is not None else ""
+                cells.append(metric_cell(m, key, digits) + paper)
+        lines.append(f"| {name(tag)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class System:
+    """A scored system: its row name and its score file."""
+
+    label: str
+    scores: Path
+
+
+def comparison_table(pairs: list[tuple[System, System]], utt2spk: Path | None,
+                     n_boot: int) -> str:
+    """Paired speaker-bootstrap comparisons of EER on the same trials, one row per pair."""
+    lines = ["| system A | system B | EER A % | EER B % | A - B [95% CI] | p | significant |",
+             "|---|---|---|---|---|---|---|"]
+    for a, b in pairs:
+        if not (a.scores.exists() and b.scores.exists()):
+            continue
+        r = compare_score_files(a.scores, b.scores, utt2spk=utt2spk, n_boot=n_boot)
+        eer = r["eer"]
+        low, high = eer["ci"]
+        p_value = f"{eer['p_value']:.3f}" if eer["p_value"] > 0 else f"<{2 / n_boot:.3f}"
+        lines.append(f"| {a.label} | {b.label} | {eer['a']:.2f} | {eer['b']:.2f} | "
+                     f"{eer['difference']:+.2f} [{low:+.2f}, {high:+.2f}] | {p_value} | "
+                     f"{'**yes**' if eer['significant'] else 'no (noise)'} |")
+    return "\n".join(lines) if len(lines) > 2 else "(no pair of systems scored yet)"
 
 
 def table4(exp: Path, finetune_tags: list[str], subsets: list[str], trial: str) -> str:
     """EER vs number of labelled speakers: FC layer on SSL embeddings vs full supervision."""
     lines = ["| model | " + " | ".join(f"{n} spk" for n in subsets) + " |",
              "|---|" + "---|" * len(subsets)]
-    rows = [(tag, lambda n, tag=tag: exp / tag / "finetune" / f"spk_dev_{n}" / "scores")
-            for tag in finetune_tags]
-    rows.append(("supervised", lambda n: exp / f"supervised_spk_dev_{n}" / "scores"))
-    for tag, where in rows:
+    for tag in finetune_tags + ["supervised"]:
         cells = []
         for n in subsets:
-            m = _load(where(n) / f"{trial}.metrics.json")
+            m = load_json(table4_scores(exp, tag, n, trial).with_suffix(".metrics.json"))
             paper_row = PAPER_TABLE4.get(tag)
             paper = (_paper(paper_row[PAPER_TABLE4_SUBSETS.index(n)])
-                     if paper_row and n in PAPER_TABLE4_SUBSETS else "")
-            cells.append("-" if m is None else f"{m['eer']:.2f}{paper}")
-        lines.append(f"| {NAMES.get(tag, tag)} | " + " | ".join(cells) + " |")
+                     if paper_row and n in PAPER_TABLE4_SUBSETS and m is not None else "")
+            cells.append(metric_cell(m, "eer", 2) + paper)
+        lines.append(f"| {name(tag)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def table4_scores(exp: Path, tag: str, subset: str, trial: str) -> Path:
+    """The score file of a Table 4 cell (``tag`` "supervised" is the baseline)."""
+    if tag == "supervised":
+        return exp / f"supervised_spk_dev_{subset}" / "scores" / f"{trial}.scores"
+    return exp / tag / "finetune" / f"spk_dev_{subset}" / "scores" / f"{trial}.scores"
 
 
 def probe_table(exp: Path, tags: list[str]) -> str:
@@ -118,12 +199,12 @@ def probe_table(exp: Path, tags: list[str]) -> str:
     lines = ["| model | content head UER % | identity head UER % | chance UER % |",
              "|---|---|---|---|"]
     for tag in tags:
-        r = _load(exp / tag / "probe.json")
+        r = load_json(exp / tag / "probe.json")
         if r is None:
-            lines.append(f"| {NAMES.get(tag, tag)} | - | - | - |")
+            lines.append(f"| {name(tag)} | - | - | - |")
             continue
-        lines.append(f"| {NAMES.get(tag, tag)} | {_pct(r['content']['uer'])} | "
-                     f"{_pct(r['identity']['uer'])} | {_pct(r['chance_uer'])} |")
+        lines.append(f"| {name(tag)} | {100 * r['content']['uer']:.1f} | "
+                     f"{100 * r['identity']['uer']:.1f} | {100 * r['chance_uer']:.1f} |")
     return "\n".join(lines)
 
 
@@ -162,32 +243,66 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (as ``lscpu`` shows it) and core count, for timings' context."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def verification_pairs(exp: Path, tags: list[str], baselines: list[str],
+                       trial: str) -> list[tuple[System, System]]:
+    """Every trained model against every floor, then the trained models pairwise."""
+    system = {t: System(name(t), exp / t / "scores" / f"{trial}.scores") for t in tags + baselines}
+    pairs = [(system[t], system[b]) for t in tags for b in baselines]
+    pairs += [(system[a], system[b]) for i, a in enumerate(tags) for b in tags[i + 1:]]
+    return pairs
+
+
+def finetune_pairs(exp: Path, finetune_tags: list[str], subsets: list[str],
+                   trial: str) -> list[tuple[System, System]]:
+    """Each fine-tuned model against the supervised baseline on the same labelled subset."""
+    return [(System(f"{name(t)} + FC, {n} spk", table4_scores(exp, t, n, trial)),
+             System(f"{name('supervised')}, {n} spk", table4_scores(exp, "supervised", n, trial)))
+            for n in subsets for t in finetune_tags]
+
+
 def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: list[str],
-                 subsets: list[str], probe_tags: list[str]) -> str:
+                 subsets: list[str], probe_tags: list[str], baselines: list[str] = (),
+                 utt2spk: Path | None = None, n_boot: int = 1000) -> str:
     """Write ``exp/RESULTS.md``, ``exp/det.png`` and ``exp/<tag>/curves.png``; return the md."""
     trial = trials[0]
+    baselines = list(baselines)
     systems = {}
-    for tag in tags:
+    for tag in tags + baselines:
         path = exp / tag / "scores" / f"{trial}.scores"
         if path.exists():
-            systems[NAMES.get(tag, tag)] = read_score_file(path)
+            systems[name(tag)] = read_score_file(path)
         if (exp / tag / "train_log.jsonl").exists():
             plot_curves(exp / tag / "train_log.jsonl", exp / tag / "curves.png")
-    for tag in finetune_tags:
-        path = exp / tag / "finetune" / f"spk_dev_{subsets[-1]}" / "scores" / f"{trial}.scores"
+    for tag in finetune_tags + ["supervised"]:
+        path = table4_scores(exp, tag, subsets[-1], trial)
         if path.exists():
-            systems[f"{NAMES.get(tag, tag)} + FC ({subsets[-1]} spk)"] = read_score_file(path)
-    path = exp / f"supervised_spk_dev_{subsets[-1]}" / "scores" / f"{trial}.scores"
-    if path.exists():
-        systems[f"Fully supervised ({subsets[-1]} spk)"] = read_score_file(path)
+            label = name(tag) if tag == "supervised" else f"{name(tag)} + FC"
+            systems[f"{label} ({subsets[-1]} spk)"] = read_score_file(path)
     if systems:
         plot_det(systems, exp / "det.png")
     configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags)
     md = f"""# Results
 
-Code: commit `{git_commit()}`. Numbers in parentheses are the paper's (VoxCeleb2 training,
-VoxCeleb1-O test), for the real recipe; the mini recipe's corpus and models are far smaller,
-so compare trends, not values.
+Code: commit `{git_commit()}`; machine: {cpu_model()}. Numbers in parentheses are the
+paper's (VoxCeleb2 training, VoxCeleb1-O test), for the real recipe; the mini recipe's corpus
+and models are far smaller, so compare trends, not values. Brackets hold 95% intervals from
+{n_boot} bootstrap replicates: over identities in Table 2 (the batches reuse each identity's
+tracks), over speakers in Tables 3-4 (trials that share a speaker are not independent).
+
+## Did every trained loss leave chance? (held-out face-tracks, ssl_test)
+
+{chance_table(exp, tags)}
 
 ## Table 2: self-supervised tasks on held-out face-tracks (ssl_test)
 
@@ -195,11 +310,23 @@ so compare trends, not values.
 
 ## Table 3: speaker verification with self-supervised identity embeddings (`{trial}`)
 
-{table3(exp, tags, trials)}
+Cosine scores after subtracting the mean embedding of ssl_train. The floors: the same
+architecture untrained, and the utterance's mean log-mel vector.
+
+{table3(exp, tags + baselines, trials)}
+
+Paired comparisons (same trials, bootstrap over speakers; "no (noise)": the interval of the
+difference holds 0, so the two systems cannot be told apart on this test set):
+
+{comparison_table(verification_pairs(exp, tags, baselines, trial), utt2spk, n_boot)}
 
 ## Table 4: EER % vs labelled speakers (one FC layer + n-pair loss vs full supervision)
 
 {table4(exp, finetune_tags, subsets, trial)}
+
+Paired comparisons with the supervised baseline trained on the same speakers:
+
+{comparison_table(finetune_pairs(exp, finetune_tags, subsets, trial), utt2spk, n_boot)}
 
 ## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
 

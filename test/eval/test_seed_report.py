@@ -1,0 +1,57 @@
+"""The claims over seeds: each checked on each seed from what stages 4 and 6 wrote."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def seed_dir(root: Path, identity_acc: float, shift: float, floor_shift: float,
+             score_lines) -> Path:
+    """One seed's exp dir: a content-only and an identity-only model, and a floor."""
+    rng = np.random.default_rng(int(100 * identity_acc))
+    for tag, losses, ssl in (
+            ("ssl_content", "{content: true, identity: false}",
+             {"content_acc_content": 0.5, "content_acc_content_ci": [0.45, 0.55]}),
+            ("ssl_identity", "{content: false, identity: true}",
+             {"identity_acc_identity": identity_acc,
+              "identity_acc_identity_ci": [identity_acc - 0.03, identity_acc + 0.03]})):
+        (root / tag).mkdir(parents=True)
+        (root / tag / "config.yaml").write_text(f"loss: {losses}\n")
+        ssl = {"content_acc_content": 0.06, "content_acc_content_ci": [0.05, 0.07],
+               "identity_acc_identity": 0.06, "identity_acc_identity_ci": [0.05, 0.07], **ssl,
+               "chance_content": 1 / 16, "chance_identity": 1 / 16}
+        (root / tag / "ssl_eval.json").write_text(json.dumps(ssl))
+    for tag, s in (("ssl_identity", shift), ("mean_logmel", floor_shift)):
+        (root / tag / "scores").mkdir(parents=True, exist_ok=True)
+        (root / tag / "scores" / "trials.scores").write_text(
+            "\n".join(score_lines(rng, s, n_spk=20)) + "\n")
+    return root
+
+
+def test_every_claim_on_every_seed(tmp_path: Path, score_lines):
+    seeds = {"0": seed_dir(tmp_path / "s0", 0.25, 2.5, 0.3, score_lines),  # all claims hold
+             "1": seed_dir(tmp_path / "s1", 0.15, 0.35, 0.3, score_lines)}  # 2.4x, = floor
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmodal.bin.report_seeds", "--out", str(tmp_path / "R.md"),
+         "--seed-dirs", f"0={seeds['0']} 1={seeds['1']}", "--ssl-tags",
+         "ssl_content ssl_identity", "--baseline-tags", "mean_logmel", "--n-boot", "200"],
+        capture_output=True, text=True)
+    md = (tmp_path / "R.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 0 |") or
+            line.startswith("| 1 |")]
+    held = {(r.split(" | ")[0][2:], r.split(" | ")[1], r.split(" | ")[2]): r.endswith("| yes |")
+            for r in rows if r.count("|") == 6}
+    assert held == {
+        ("0", "Content loss only", "content accuracy >= 5x chance"): True,  # 8x
+        ("0", "Identity loss only", "identity accuracy >= 3x chance"): True,  # 4x
+        ("0", "Identity loss only", "EER significantly below Mean log-mel (floor)"): True,
+        ("1", "Content loss only", "content accuracy >= 5x chance"): True,
+        ("1", "Identity loss only", "identity accuracy >= 3x chance"): False,  # 2.4x
+        ("1", "Identity loss only", "EER significantly below Mean log-mel (floor)"): False,
+    }
+    assert "4 of 6 hold" in md
+    assert proc.returncode == 2 and "claim failed: seed 1: Identity loss only" in proc.stderr

@@ -1,0 +1,132 @@
+"""One RESULTS.md over several training seeds of the same recipe: what holds on every seed.
+
+A claim about the mini recipe should survive a change of seed (and of machine, whose
+floating-point kernels move training as a seed does). For each seed's experiment dir this
+reads what stages 4 and 6 wrote and checks the claims the README makes:
+
+- every content-trained model finds the audio of a face step among the window's steps at
+  least ``content_factor`` times as often as chance (content embedding, held-out tracks);
+- every identity-trained model matches a face to its voice among B tracks at least
+  ``identity_factor`` times as often as chance (identity embedding, unseen identities);
+- every identity-trained model verifies speakers significantly better (paired bootstrap
+  over speakers, same trials) than each floor: the untrained encoder and mean log-mel.
+
+It also lists each seed's numbers with their intervals, so a reader sees how far apart the
+seeds are next to how wide each interval is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xmodal.atomic import write_text_atomic
+from xmodal.eval.comparison import compare_score_files
+from xmodal.eval.report import (config_losses, cpu_model, git_commit, load_json, metric_cell,
+                                name)
+from xmodal.eval.ssl_tasks import accuracy_cell
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked claim of one seed: what, the evidence, and whether it held."""
+
+    seed: str
+    model: str
+    what: str
+    evidence: str
+    holds: bool
+
+
+def _accuracy_claims(seed: str, exp: Path, tag: str, content_factor: float,
+                     identity_factor: float) -> list[Claim]:
+    losses = config_losses(exp / tag)
+    r = load_json(exp / tag / "ssl_eval.json")
+    claims = []
+    for task, factor in (("content", content_factor), ("identity", identity_factor)):
+        if not losses.get(task):
+            continue
+        what = f"{task} accuracy >= {factor:g}x chance"
+        if r is None:
+            claims.append(Claim(seed, name(tag), what, "not evaluated (stage 4)", False))
+            continue
+        ratio = r[f"{task}_acc_{task}"] / r[f"chance_{task}"]
+        claims.append(Claim(seed, name(tag), what,
+                            f"{accuracy_cell(r, f'{task}_acc_{task}')} = {ratio:.1f}x "
+                            f"{100 * r[f'chance_{task}']:.2f}%", ratio >= factor))
+    return claims
+
+
+def _floor_claims(seed: str, exp: Path, tag: str, floors: list[str], trial: str,
+                  utt2spk: Path | None, n_boot: int) -> list[Claim]:
+    if not config_losses(exp / tag).get("identity"):
+        return []
+    claims = []
+    for floor in floors:
+        what = f"EER significantly below {name(floor)}"
+        a, b = (exp / t / "scores" / f"{trial}.scores" for t in (tag, floor))
+        if not (a.exists() and b.exists()):
+            claims.append(Claim(seed, name(tag), what, "not scored (stage 6)", False))
+            continue
+        eer = compare_score_files(a, b, utt2spk=utt2spk, n_boot=n_boot)["eer"]
+        low, high = eer["ci"]
+        claims.append(Claim(seed, name(tag), what,
+                            f"{eer['a']:.2f} vs {eer['b']:.2f}: {eer['difference']:+.2f} "
+                            f"[{low:+.2f}, {high:+.2f}]", eer["significant"] and high < 0))
+    return claims
+
+
+def seed_claims(seeds: dict[str, Path], tags: list[str], floors: list[str], trial: str,
+                utt2spk: Path | None = None, n_boot: int = 1000, content_factor: float = 5.0,
+                identity_factor: float = 3.0) -> list[Claim]:
+    """Every claim of the module docstring, for every seed and model."""
+    claims = []
+    for seed, exp in seeds.items():
+        for tag in tags:
+            claims += _accuracy_claims(seed, exp, tag, content_factor, identity_factor)
+            claims += _floor_claims(seed, exp, tag, floors, trial, utt2spk, n_boot)
+    return claims
+
+
+def _numbers_table(seeds: dict[str, Path], tags: list[str], floors: list[str],
+                   trial: str) -> str:
+    lines = ["| seed | model | content N-way % (content emb.) | identity B-way % (identity "
+             "emb.) | EER % | minDCF(0.01) |", "|---|---|---|---|---|---|"]
+    for seed, exp in seeds.items():
+        for tag in tags + floors:
+            r = load_json(exp / tag / "ssl_eval.json")
+            m = load_json(exp / tag / "scores" / f"{trial}.metrics.json")
+            cells = ["-", "-"] if r is None else [accuracy_cell(r, "content_acc_content"),
+                                                   accuracy_cell(r, "identity_acc_identity")]
+            lines.append(f"| {seed} | {name(tag)} | {cells[0]} | {cells[1]} | "
+                         f"{metric_cell(m, 'eer', 2)} | {metric_cell(m, 'mindcf_p0.01', 3)} |")
+    return "\n".join(lines)
+
+
+def write_seed_report(out: Path, seeds: dict[str, Path], tags: list[str], floors: list[str],
+                      trial: str = "trials", utt2spk: Path | None = None, n_boot: int = 1000,
+                      content_factor: float = 5.0, identity_factor: float = 3.0) -> list[Claim]:
+    """Write ``out`` (markdown): the claims checked on every seed, then the numbers."""
+    claims = seed_claims(seeds, tags, floors, trial, utt2spk, n_boot, content_factor,
+                         identity_factor)
+    held = sum(c.holds for c in claims)
+    rows = "\n".join(f"| {c.seed} | {c.model} | {c.what} | {c.evidence} | "
+                     f"{'yes' if c.holds else '**NO**'} |" for c in claims)
+    md = f"""# Results over {len(seeds)} seeds
+
+Code: commit `{git_commit()}`; machine: {cpu_model()}. Seeds: {', '.join(seeds)} (the
+training seed of every model; the corpus is the same). Each seed's own tables:
+{', '.join(f'`{exp}/RESULTS.md`' for exp in seeds.values())}. Brackets: 95% intervals
+(bootstrap over identities for accuracies, over speakers for EER differences).
+
+## The claims, checked on every seed: {held} of {len(claims)} hold
+
+| seed | model | claim | evidence | holds |
+|---|---|---|---|---|
+{rows}
+
+## Every seed's numbers (`{trial}`)
+
+{_numbers_table(seeds, tags, floors, trial)}
+"""
+    write_text_atomic(out, md)
+    return claims
