@@ -15,7 +15,8 @@ from xmodal.bin import merge_dump as merge_dump_cli
 from xmodal.bin import split_data
 from xmodal.data.audio_io import read_audio
 from xmodal.data.datadir import DataDir, read_table, split_data_dir
-from xmodal.data.dump import DumpConfig, DumpError, dump_data_dir, fit_length, merge_dump
+from xmodal.data.dump import DumpConfig, dump_data_dir, fit_length
+from xmodal.data.dump_merge import DumpError, merge_dump
 from xmodal.data.features import logmel_for_video
 from xmodal.data.validate import validate_data_dir
 from xmodal.data.video_io import read_video

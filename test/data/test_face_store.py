@@ -16,7 +16,8 @@ from xmodal.bin import merge_dump as merge_dump_cli
 from xmodal.bin import split_data
 from xmodal.config import ConfigError, from_dict
 from xmodal.data.datadir import DataDirError, read_table, write_table
-from xmodal.data.dump import DumpConfig, DumpError, merge_dump
+from xmodal.data.dump import DumpConfig
+from xmodal.data.dump_merge import DumpError, merge_dump
 from xmodal.data.face_store import HEADER, encode_track, read_window
 from xmodal.data.npy_ark import NumpyArkWriter
 from xmodal.data.subset import subset_data_dir
@@ -190,7 +191,10 @@ def test_jpeg_dump_end_to_end_gives_the_raw_dumps_frames_jpeg_coded(tiny_dump, t
     raw, jpeg = TrackWindowDataset(tiny_dump / "ssl_train", 10), TrackWindowDataset(out, 10)
     assert (raw.face_format, jpeg.face_format) == ("raw", "jpeg") and raw.keys == jpeg.keys
     raw_bytes = sum(p.stat().st_size for p in (tiny_dump / "ssl_train").glob("faces.*.ark"))
-    assert sum(p.stat().st_size for p in out.glob("faces.*.ark")) < raw_bytes / 3
+    # q90 stores these 32 px frames 2.8-3x smaller than raw (per-frame JPEG headers weigh at
+    # this size; q100 gives 1.8x, uncompressed frames 1x); the quality itself is pinned by
+    # the exact comparison below.
+    assert sum(p.stat().st_size for p in out.glob("faces.*.ark")) < raw_bytes / 2
     # The JPEG dump's windows are exactly the raw dump's frames JPEG-coded.
     raw_specs = read_table(tiny_dump / "ssl_train" / "faces.scp")
     raw_tracks = {key: read_window(raw_specs[key], "raw", 0, int(frames))

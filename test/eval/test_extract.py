@@ -17,8 +17,9 @@ import torch
 
 from xmodal.config import save_config
 from xmodal.data.datadir import read_table, split_data_dir
-from xmodal.eval.extract import (MIN_FRAMES, ExtractConfig, ExtractError, crop_starts,
-                                 embed_inputs, extract_embeddings, merge_embeddings, repeat_pad)
+from xmodal.eval.embedding_sets import ExtractError, merge_embeddings
+from xmodal.eval.extract import (MIN_FRAMES, ExtractConfig, crop_starts, embed_inputs,
+                                 extract_embeddings, repeat_pad)
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint

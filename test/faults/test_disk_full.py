@@ -16,8 +16,9 @@ import pytest
 from xmodal.bin import dump as dump_cli
 from xmodal.bin import merge_dump as merge_dump_cli
 from xmodal.data.datadir import split_data_dir
-from xmodal.data.dump import DumpError, JobOutputs, merge_dump
-from xmodal.eval.extract import EmbeddingFiles, extract_embeddings, is_done, merge_embeddings
+from xmodal.data.dump_merge import DumpError, JobOutputs, merge_dump
+from xmodal.eval.embedding_sets import EmbeddingFiles, is_done, merge_embeddings
+from xmodal.eval.extract import extract_embeddings
 from xmodal.train.pretrained import load_pretrained
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from xmodal.data.dump import DumpError, JobOutputs, merge_dump, temporary
+from xmodal.data.dump import temporary
+from xmodal.data.dump_merge import DumpError, JobOutputs, merge_dump
 
 
 def assert_equal_files(out: Path, reference: Path, names: list[str]) -> None:

@@ -12,7 +12,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from xmodal.eval.extract import extract_embeddings, is_done
+from xmodal.eval.embedding_sets import is_done
+from xmodal.eval.extract import extract_embeddings
 from xmodal.train.pretrained import load_pretrained
 
 

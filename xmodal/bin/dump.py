@@ -15,7 +15,8 @@ import torch
 from xmodal.config import ConfigError, load_config
 from xmodal.data.audio_io import MediaError
 from xmodal.data.datadir import DataDirError
-from xmodal.data.dump import DumpConfig, DumpError, dump_data_dir, is_done
+from xmodal.data.dump import DumpConfig, dump_data_dir
+from xmodal.data.dump_merge import DumpError, is_done
 
 
 def build_parser() -> argparse.ArgumentParser:

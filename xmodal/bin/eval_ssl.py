@@ -14,8 +14,8 @@ from pathlib import Path
 
 from xmodal.atomic import write_text_atomic
 from xmodal.config import ConfigError
-from xmodal.eval.ssl_tasks import (chance_failures, format_table, ssl_task_accuracies,
-                                   track_verification_eer)
+from xmodal.eval.ssl_results import chance_failures, format_table
+from xmodal.eval.ssl_tasks import ssl_task_accuracies, track_verification_eer
 from xmodal.train.checkpoint import CheckpointError
 from xmodal.train.pretrained import load_pretrained
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=200, help="random batches to average")
     parser.add_argument("--batch-size", type=int, default=0, help="B (default: training B)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-boot", type=int, default=1000,
+                        help="bootstrap replicates of the 95%% intervals")
     parser.add_argument("--no-chance-check", action="store_true",
                         help="do not fail when a trained loss is within its interval of chance")
     args = parser.parse_args(argv)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         model, cfg = load_pretrained(args.exp_dir)
         result = ssl_task_accuracies(model, args.data_dir, cfg.data.n_frames,
                                      args.batch_size or cfg.data.batch_size, args.batches,
-                                     args.seed, cfg.loss.similarity)
+                                     args.seed, cfg.loss.similarity, args.n_boot)
         result.update(track_verification_eer(model, args.data_dir))
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

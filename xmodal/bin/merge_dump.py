@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from xmodal.data.datadir import DataDirError
-from xmodal.data.dump import DumpError, is_done, merge_dump
+from xmodal.data.dump_merge import DumpError, is_done, merge_dump
 
 
 def build_parser() -> argparse.ArgumentParser:

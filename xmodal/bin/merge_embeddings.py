@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from xmodal.data.datadir import DataDirError
-from xmodal.eval.extract import ExtractError, is_done, merge_embeddings
+from xmodal.eval.embedding_sets import ExtractError, is_done, merge_embeddings
 
 
 def build_parser() -> argparse.ArgumentParser:

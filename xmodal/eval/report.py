@@ -27,7 +27,7 @@ from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
 from xmodal.eval.comparison import compare_score_files  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
 from xmodal.eval.scoring import read_score_file  # noqa: E402
-from xmodal.eval.ssl_tasks import accuracy_cell, chance_failures  # noqa: E402
+from xmodal.eval.ssl_results import accuracy_cell, chance_failures  # noqa: E402
 
 # Paper numbers (Nagrani et al. 2020, VoxCeleb2 / VoxCeleb1), percent.
 # Table 2: (tag, embedding) -> (content N-way acc, identity B-way acc, track EER).

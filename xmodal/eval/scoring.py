@@ -20,7 +20,6 @@ from xmodal.atomic import write_lines_atomic
 from xmodal.data.datadir import TRIAL_LABELS, DataDirError, read_table
 from xmodal.data.scp import ScpReader
 from xmodal.eval.bootstrap import TrialSpeakerError, speaker_bootstrap, trial_speakers
-from xmodal.eval.det_plot import plot_det
 from xmodal.eval.metrics import metrics_dict
 
 # Floats per temporary block (32 MB in float64): bounds memory whatever the trial count.
@@ -398,5 +397,8 @@ def evaluate_score_files(paths: Sequence[PathLike], det_plot: PathLike | None = 
         results.append({"scores": str(path), **result})
         systems[str(path)] = (table.scores, table.labels)
     if det_plot is not None:
+        # Imported here: matplotlib adds about a second to every scoring process's start.
+        from xmodal.eval.det_plot import plot_det
+
         plot_det(systems, det_plot)
     return results

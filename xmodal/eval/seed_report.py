@@ -23,7 +23,7 @@ from xmodal.atomic import write_text_atomic
 from xmodal.eval.comparison import compare_score_files
 from xmodal.eval.report import (config_losses, cpu_model, git_commit, load_json, metric_cell,
                                 name)
-from xmodal.eval.ssl_tasks import accuracy_cell
+from xmodal.eval.ssl_results import accuracy_cell
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,9 @@ from xmodal.data.scp import ScpReader
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 from xmodal.eval.metrics import compute_eer
+from xmodal.eval.ssl_results import EMBEDDINGS
 from xmodal.losses.identity import pick_random_step
 from xmodal.models.two_stream import TwoStreamModel
-
-EMBEDDINGS = ("identity", "content")
 
 
 def _scores(x: torch.Tensor, y: torch.Tensor, similarity: str) -> torch.Tensor:
@@ -88,21 +87,6 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
     return result
 
 
-def chance_failures(result: dict, content_trained: bool, identity_trained: bool) -> list[str]:
-    """What a trained loss failed to learn: its task, scored with its own embedding, whose
-    95% interval still reaches chance. Empty when every trained task left chance."""
-    failures = []
-    for task, trained in (("content", content_trained), ("identity", identity_trained)):
-        low, high = result[f"{task}_acc_{task}_ci"]
-        chance = result[f"chance_{task}"]
-        if trained and low <= chance:
-            failures.append(f"the {task} loss was trained, but held-out {task} accuracy with "
-                            f"the {task} embedding, {100 * result[f'{task}_acc_{task}']:.1f}% "
-                            f"[{100 * low:.1f}, {100 * high:.1f}], is within its 95% interval "
-                            f"of chance ({100 * chance:.1f}%)")
-    return failures
-
-
 @torch.no_grad()
 def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
     """EER of same-speaker vs different-speaker pairs of tracks from different videos.
@@ -131,28 +115,3 @@ def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
         x = F.normalize(torch.stack(embs[emb]), dim=-1).cpu().numpy()
         result[f"track_eer_{emb}"] = compute_eer((x[i] * x[j]).sum(axis=1), labels)
     return result
-
-
-def accuracy_cell(result: dict, key: str) -> str:
-    """``acc [low, high]`` in percent, one decimal (no interval if the result has none)."""
-    cell = f"{100 * result[key]:.1f}"
-    if f"{key}_ci" in result:
-        low, high = result[f"{key}_ci"]
-        cell += f" [{100 * low:.1f}, {100 * high:.1f}]"
-    return cell
-
-
-def format_table(results: dict[str, dict]) -> str:
-    """Paper Table 2 layout: one row per (model, embedding), content and identity accuracy."""
-    lines = ["| model | embedding | content (sync) acc % | identity acc % | track EER % |",
-             "|---|---|---|---|---|"]
-    for tag, r in results.items():
-        for emb in EMBEDDINGS:
-            eer = f"{r[f'track_eer_{emb}']:.1f}" if f"track_eer_{emb}" in r else ""
-            lines.append(f"| {tag} | {emb} | {accuracy_cell(r, f'content_acc_{emb}')} | "
-                         f"{accuracy_cell(r, f'identity_acc_{emb}')} | {eer} |")
-    if results:
-        r = next(iter(results.values()))
-        lines.append(f"| chance | | {100 * r['chance_content']:.1f} | "
-                     f"{100 * r['chance_identity']:.1f} | 50 |")
-    return "\n".join(lines)

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
 from xmodal.eval.report import cpu_model, git_commit, load_json, metric_cell, name  # noqa: E402
-from xmodal.eval.ssl_tasks import accuracy_cell  # noqa: E402
+from xmodal.eval.ssl_results import accuracy_cell  # noqa: E402
 
 
 def sweep_rows(points: dict[float, Path], tag: str, floors: list[str], trial: str

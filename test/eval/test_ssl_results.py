@@ -1,0 +1,23 @@
+"""Table 2 results read by people and by the recipe's chance check."""
+from __future__ import annotations
+
+from xmodal.eval.ssl_results import accuracy_cell, chance_failures
+
+
+def test_chance_failures_name_the_trained_task_left_at_chance():
+    result = {"content_acc_content": 0.30, "content_acc_content_ci": [0.25, 0.35],
+              "identity_acc_identity": 0.08, "identity_acc_identity_ci": [0.05, 0.11],
+              "chance_content": 1 / 16, "chance_identity": 1 / 16}
+    assert chance_failures(result, content_trained=True, identity_trained=False) == []
+    [failure] = chance_failures(result, content_trained=True, identity_trained=True)
+    assert "identity loss was trained" in failure and "8.0% [5.0, 11.0]" in failure
+    assert "chance (6.2%)" in failure
+    result["content_acc_content_ci"] = [0.0625, 0.35]  # touching chance is not leaving it
+    assert len(chance_failures(result, content_trained=True, identity_trained=False)) == 1
+
+
+def test_accuracy_cell_shows_the_interval_when_there_is_one():
+    result = {"identity_acc_identity": 0.1234, "identity_acc_identity_ci": [0.101, 0.149],
+              "content_acc_identity": 0.07}
+    assert accuracy_cell(result, "identity_acc_identity") == "12.3 [10.1, 14.9]"
+    assert accuracy_cell(result, "content_acc_identity") == "7.0"
