@@ -37,3 +37,20 @@ def test_replicas_split_every_global_batch_in_rank_order():
 def test_a_global_batch_that_does_not_split_is_refused():
     with pytest.raises(ValueError, match="batch_size=4 .* divisible by the number of processes \\(3\\)"):
         TrackBatchSampler(FRAMES, 30, 4, 5, 7, rank=0, num_replicas=3)
+
+
+def test_groups_give_batches_of_distinct_people_covering_every_track():
+    """Evaluation batches: B tracks of B different speakers, any track of a speaker."""
+    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "e"])
+    sampler = TrackBatchSampler(FRAMES, 30, 4, 200, seed=7, groups=groups)
+    seen = set()
+    for batch in sampler:
+        tracks = [t for t, _ in batch]
+        assert len({groups[t] for t in tracks}) == 4
+        assert all(0 <= s <= FRAMES[t] - 30 for t, s in batch)
+        seen.update(tracks)
+    assert seen == set(range(len(FRAMES)))
+    assert list(TrackBatchSampler(FRAMES, 30, 4, 3, 7, groups=groups)) == \
+        list(TrackBatchSampler(FRAMES, 30, 4, 3, 7, groups=groups))
+    with pytest.raises(ValueError, match="batch of 6 distinct groups but only 5"):
+        TrackBatchSampler(FRAMES, 30, 6, 3, 7, groups=groups)

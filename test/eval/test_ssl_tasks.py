@@ -40,11 +40,15 @@ class Oracle(nn.Module):
 def test_oracle_gives_the_known_accuracies(tiny_dump: Path):
     r = ssl_task_accuracies(Oracle(), tiny_dump / "ssl_test", n_frames=12, batch_size=4,
                             n_batches=5, seed=1)
+    # A batch holds one track of each of B different identities: the tiny ssl_test has two
+    # (with two tracks each), so B = 2, whatever was asked.
+    speakers = read_table(tiny_dump / "ssl_test" / "utt2spk")
+    assert len(speakers) == 4 and r["batch_size"] == len(set(speakers.values())) == 2
     assert r["content_acc_content"] == 1.0 and r["identity_acc_identity"] == 1.0
     # Constant embeddings tie everywhere; argmax takes the first candidate: exactly 1/K right.
     assert r["content_acc_identity"] == pytest.approx(1 / 8)
-    assert r["identity_acc_content"] == pytest.approx(1 / 4)
-    assert r["chance_content"] == pytest.approx(1 / 8) and r["chance_identity"] == 0.25
+    assert r["identity_acc_content"] == pytest.approx(1 / 2)
+    assert r["chance_content"] == pytest.approx(1 / 8) and r["chance_identity"] == 0.5
     # Every decision right (or the same in every identity): the interval has no width.
     assert r["content_acc_content_ci"] == r["identity_acc_identity_ci"] == [1.0, 1.0]
     assert "| oracle | identity | 12.5 [" in format_table({"oracle": r})
@@ -70,26 +74,47 @@ class IdentityBySpeaker(nn.Module):
 
     def forward(self, feats, faces):
         batch, steps = faces.shape[0], faces.shape[1] - 4
-        identity = torch.zeros(batch, batch, steps)
+        voice = torch.eye(batch)[:, :, None].expand(batch, batch, steps)
+        face = torch.zeros(batch, batch, steps)
         for i in range(batch):
             good = self.good[int(faces[i, 0].to(torch.int64).sum())]
-            identity[i, i if good else (i + 1) % batch] = 1.0
-        stream = {"content": torch.ones(batch, 4, steps), "identity": identity}
-        return {"audio": stream, "visual": stream}
+            face[i, i if good else (i + 1) % batch] = 1.0  # a bad face points at the next voice
+        content = torch.ones(batch, 4, steps)
+        return {"audio": {"content": content, "identity": voice},
+                "visual": {"content": content, "identity": face}}
 
 
-def test_identity_intervals_come_from_resampling_identities(tiny_dump: Path):
+def many_speaker_dump(root: Path, n_speakers: int = 10, tracks: int = 2, frames: int = 14) -> Path:
+    """A dump dir of random features and faces: ``n_speakers`` x ``tracks`` face-tracks."""
+    import kaldiio
+
+    from xmodal.data.npy_ark import NumpyArkWriter
+
+    rng = np.random.default_rng(0)
+    keys = [f"id{s:05d}/v{t}/00001" for s in range(n_speakers) for t in range(tracks)]
+    root.mkdir(parents=True)
+    with kaldiio.WriteHelper(f"ark,scp:{root}/feats.ark,{root}/feats.scp") as feats, \
+            NumpyArkWriter(root / "faces.ark", root / "faces.scp") as faces:
+        for key in keys:
+            feats(key, rng.normal(size=(4 * frames, 40)).astype(np.float32))
+            faces(key, rng.integers(0, 256, (frames, 32, 32, 3), dtype=np.uint8))
+    (root / "utt2num_frames").write_text("".join(f"{k} {frames}\n" for k in keys))
+    (root / "utt2spk").write_text("".join(f"{k} {k.split('/')[0]}\n" for k in keys))
+    return root
+
+
+def test_identity_intervals_come_from_resampling_identities(tmp_path: Path):
     """Half the identities always right, half always wrong: the decisions cluster by identity,
     so the interval spans what a draw of identities can give, far wider than a binomial one."""
-    speakers = sorted(set(read_table(tiny_dump / "ssl_test" / "utt2spk").values()))
-    model = IdentityBySpeaker(tiny_dump / "ssl_test", set(speakers[: len(speakers) // 2]))
-    r = ssl_task_accuracies(model, tiny_dump / "ssl_test", n_frames=12, batch_size=4,
-                            n_batches=40, seed=1)
+    dump = many_speaker_dump(tmp_path / "dump")
+    speakers = sorted(set(read_table(dump / "utt2spk").values()))
+    model = IdentityBySpeaker(dump, set(speakers[: len(speakers) // 2]))
+    r = ssl_task_accuracies(model, dump, n_frames=12, batch_size=4, n_batches=40, seed=1)
     low, high = r["identity_acc_identity_ci"]
     acc, n = r["identity_acc_identity"], 40 * 4
+    assert r["n_identities"] == 10 and r["batch_size"] == 4 and 0.3 < acc < 0.7
     binomial = 1.96 * np.sqrt(acc * (1 - acc) / n)
     assert low < acc < high and high - low > 2 * 2 * binomial
-
 
 
 def test_cli_writes_json_and_is_deterministic(tiny_dump: Path, tmp_path: Path):

@@ -35,6 +35,7 @@ class TrackWindowDataset(Dataset):
 
     def __init__(self, dump_dir: str | Path, n_frames: int):
         dump_dir = Path(dump_dir)
+        self.dump_dir = dump_dir
         num_frames = read_table(dump_dir / "utt2num_frames")
         self._feats = ScpReader(dump_dir / "feats.scp")
         self._faces = ScpReader(dump_dir / "faces.scp")
@@ -54,6 +55,15 @@ class TrackWindowDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def speakers(self) -> np.ndarray:
+        """The speaker of each track (``utt2spk``), for evaluation batches of distinct people;
+        a set without utt2spk counts each track as its own speaker."""
+        path = self.dump_dir / "utt2spk"
+        if not path.is_file():
+            return np.array(self.keys)
+        utt2spk = read_table(path)
+        return np.array([utt2spk[key] for key in self.keys])
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         track, start = item
@@ -84,10 +94,20 @@ class TrackBatchSampler(Sampler):
     """
 
     def __init__(self, num_frames: np.ndarray, n_frames: int, batch_size: int,
-                 batches_per_epoch: int, seed: int, rank: int = 0, num_replicas: int = 1):
+                 batches_per_epoch: int, seed: int, rank: int = 0, num_replicas: int = 1,
+                 groups: np.ndarray | None = None):
         if batch_size > len(num_frames):
             raise ValueError(f"batch of {batch_size} distinct tracks but only "
                              f"{len(num_frames)} tracks are long enough")
+        # With groups (e.g. each track's identity), a batch takes B distinct groups and one
+        # track of each: a B-way identity task with two tracks of one person has two right
+        # answers, and a small test set would make that common.
+        self.members = None
+        if groups is not None:
+            names, index = np.unique(np.asarray(groups), return_inverse=True)
+            if batch_size > len(names):
+                raise ValueError(f"batch of {batch_size} distinct groups but only {len(names)}")
+            self.members = [np.flatnonzero(index == g) for g in range(len(names))]
         if batch_size % num_replicas:
             raise ValueError(f"data.batch_size={batch_size} is the global batch and must be "
                              f"divisible by the number of processes ({num_replicas})")
@@ -107,7 +127,11 @@ class TrackBatchSampler(Sampler):
     def batch(self, index: int) -> list[tuple[int, int]]:
         """Global batch ``index`` of the current epoch (all replicas' slices, in rank order)."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        tracks = rng.choice(len(self.num_frames), size=self.batch_size, replace=False)
+        if self.members is None:
+            tracks = rng.choice(len(self.num_frames), size=self.batch_size, replace=False)
+        else:
+            chosen = rng.choice(len(self.members), size=self.batch_size, replace=False)
+            tracks = np.array([rng.choice(self.members[g]) for g in chosen])
         starts = rng.integers(0, self.num_frames[tracks] - self.n_frames + 1)
         return [(int(t), int(s)) for t, s in zip(tracks, starts)]
 

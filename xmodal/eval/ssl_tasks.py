@@ -44,15 +44,19 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
                         similarity: str = "cosine", n_boot: int = 1000) -> dict:
     """Content N-way and identity B-way accuracies with each embedding, and chance levels.
 
+    Each batch holds B tracks of B different identities (a speaker label is read here, for
+    evaluation only), so the identity task has one right answer and chance is exactly 1/B.
+
     Each accuracy ``<task>_acc_<embedding>`` comes with a 95% interval ``..._ci`` from a
     bootstrap over identities (``cluster_bootstrap_accuracy``): the batches reuse the same
     tracks and each identity's decisions go together, so a binomial interval would be too
     narrow. A decision belongs to the identity of its query track (the face being matched).
     """
     dataset = TrackWindowDataset(dump_dir, n_frames)
-    utt2spk = read_table(Path(dump_dir) / "utt2spk")
-    batch_size = min(batch_size, len(dataset))
-    sampler = TrackBatchSampler(dataset.num_frames, n_frames, batch_size, n_batches, seed)
+    track_speakers = dataset.speakers()
+    batch_size = min(batch_size, len(set(track_speakers)))
+    sampler = TrackBatchSampler(dataset.num_frames, n_frames, batch_size, n_batches, seed,
+                                groups=track_speakers)
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     hits: dict[str, list[np.ndarray]] = {f"{task}_acc_{emb}": [] for task in ("content", "identity")
@@ -61,7 +65,7 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
     model.eval()
     for index in range(n_batches):
         items = sampler.batch(index)
-        speakers = np.array([utt2spk[dataset.keys[track]] for track, _ in items])
+        speakers = track_speakers[[track for track, _ in items]]
         feats, faces = map(torch.stack, zip(*(dataset[item] for item in items)))
         out = model(feats.to(device), faces.to(device))
         steps = out["visual"]["content"].shape[-1]
@@ -82,7 +86,7 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
         result[f"{key}_ci"] = [stats["low"], stats["high"]]
     result.update(chance_content=1.0 / (n_frames - 4), chance_identity=1.0 / batch_size,
                   n_frames=n_frames, batch_size=batch_size, n_batches=n_batches,
-                  n_tracks=len(dataset), n_identities=len(set(utt2spk[k] for k in dataset.keys)),
+                  n_tracks=len(dataset), n_identities=len(set(track_speakers)),
                   ci_level=0.95, n_boot=n_boot)
     return result
 

@@ -72,9 +72,11 @@ def _mean(records: list[dict[str, float]]) -> dict[str, float]:
 def validate(network: _Network, adversaries: Adversaries | None, dataset: TrackWindowDataset,
              cfg: TrainConfig, device: torch.device) -> dict[str, float]:
     """Self-supervised objectives on fixed batches of held-out tracks (never trial lists)."""
-    batch = min(cfg.data.batch_size, len(dataset))
+    # B tracks of B different identities, as stage 4 scores them (identities read only here).
+    speakers = dataset.speakers()
+    batch = min(cfg.data.batch_size, len(set(speakers)))
     sampler = TrackBatchSampler(dataset.num_frames, cfg.data.n_frames, batch,
-                                cfg.data.valid_batches, VALID_SEED)
+                                cfg.data.valid_batches, VALID_SEED, groups=speakers)
     network.eval()
     if adversaries is not None:
         adversaries.eval()
