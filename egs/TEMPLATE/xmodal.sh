@@ -2,9 +2,11 @@
 # The staged pipeline every xmodal recipe runs (called from egs/*/v1/run.sh).
 # Stage 1: data dirs (recipe's local/data.sh)   Stage 2: dump features and face frames
 # Stage 3: self-supervised training, one run per --ssl-configs entry
-# Stage 4: self-supervised task evaluation on ssl_test (paper Table 2)
-# Stage 5: identity/content embeddings of ssl_train, spk_dev, spk_test (Kaldi ark/scp)
-# Stage 6: cosine scoring of the spk_test trials, EER/minDCF (paper Table 3)
+# Stage 4: self-supervised task evaluation on ssl_test (paper Table 2); fails if a trained
+#          loss did not leave chance
+# Stage 5: identity/content embeddings of ssl_train and spk_test (Kaldi ark/scp), for the
+#          trained models and the floors (an untrained model, the mean log-mel vector)
+# Stage 6: cosine scoring of the spk_test trials, EER/minDCF with 95% intervals (Table 3)
 # Stage 7: one FC layer with n-pair loss on spk_dev speaker subsets; supervised baseline (Table 4)
 # Stage 8: linguistic-content probe; exp/RESULTS.md with tables and plots
 set -euo pipefail
@@ -17,16 +19,24 @@ nj=2                      # parallel jobs for dump
 local_data_opts=""        # passed to local/data.sh
 dump_config=conf/dump.yaml
 sets="ssl_train ssl_test spk_dev spk_test"
+datadir=data              # Kaldi data dirs (written by stage 1's local/data.sh)
 dumpdir=dump
 expdir=exp
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
+train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
 num_nodes=1               # >1: run stage 3 on every node (e.g. under srun), same options
 rdzv_endpoint=""          # multi-node: host:port on the first node for torchrun's c10d rendezvous
 rdzv_id=""                # multi-node: one id shared by the nodes of a run (default: Slurm job id)
 ssl_eval_batches=200      # random batches averaged by stage 4
-extract_sets="ssl_train spk_dev spk_test"
-trials="trials"           # trial lists in data/spk_test to score (e.g. "trials_O trials_E trials_H")
+ssl_eval_batch_size=0     # B of stage 4's B-way identity task (0: the training batch, as the paper)
+chance_check=true         # stage 4 fails if a trained loss stayed within its interval of chance
+baselines="random_init mean_logmel"   # floors scored beside the models (stages 5-6)
+random_init_config=conf/ssl_identity.yaml  # the architecture of the random_init floor
+n_boot=1000               # bootstrap replicates of the 95% intervals (stages 4 and 6)
+extract_sets="ssl_train spk_test"  # stage 5 (ssl_train: the mean subtracted before scoring);
+                                   # stage 7 adds spk_dev for the models it fine-tunes
+trials="trials"           # trial lists in $datadir/spk_test to score (e.g. "trials_O trials_E trials_H")
 asnorm_top_k=0            # >0: AS-norm with spk_dev speaker means as cohort
 finetune_tags="ssl_identity ssl_id_content_dis"   # SSL models fine-tuned in stage 7
 finetune_subsets="100 250 500 all"                # spk_dev speaker counts (nested, by seed)
@@ -51,11 +61,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       log "  $dumpdir/$x is complete; skipping"
       continue
     fi
-    python -m xmodal.bin.split_data data/$x $nj
+    python -m xmodal.bin.split_data $datadir/$x $nj
     $dump_cmd JOB=1:$nj $dumpdir/$x/log/dump.JOB.log \
       python -m xmodal.bin.dump --config $dump_config \
-        --data-dir data/$x/split$nj/JOB --out-dir $dumpdir/$x --job JOB
-    python -m xmodal.bin.merge_dump --data-dir data/$x --out-dir $dumpdir/$x --num-jobs $nj
+        --data-dir $datadir/$x/split$nj/JOB --out-dir $dumpdir/$x --job JOB
+    python -m xmodal.bin.merge_dump --data-dir $datadir/$x --out-dir $dumpdir/$x --num-jobs $nj
   done
 fi
 # data.batch_size is the global batch: the same config trains the same model on 1 process,
@@ -91,7 +101,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     log "  training $tag (log: $train_log)"
     start=$(date +%s)
     $train_cmd "$train_log" ${train_py/-TAG/-$tag} --config "$conf" --device $device \
-      --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" $resume
+      --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" \
+      $resume ${train_seed:+--seed $train_seed}
     log "  $tag trained in $(( $(date +%s) - start )) s"
   done
 fi
@@ -101,48 +112,75 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   for conf in $ssl_configs; do
     tag=$(basename "$conf" .yaml)
     [ -f "$expdir/$tag/ssl_eval.json" ] && { log "  $tag evaluated; skipping"; continue; }
+    check=""; $chance_check || check="--no-chance-check"
+    rc=0
     python -m xmodal.bin.eval_ssl --exp-dir "$expdir/$tag" --data-dir "$dumpdir/ssl_test" \
-      --batches $ssl_eval_batches
+      --batches $ssl_eval_batches --batch-size $ssl_eval_batch_size --n-boot $n_boot $check \
+      || rc=$?
+    if [ $rc -ne 0 ]; then
+      rm -f "$expdir/$tag/ssl_eval.json"  # a rerun evaluates it again
+      [ $rc -eq 2 ] && log "stage 4: $conf did not learn what it trains (above); stopping"
+      exit 1
+    fi
   done
 fi
 tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
 
-# extract EXP SET: stage-5 embeddings of one set, nj jobs, completeness-checked.
+# extract EXP "SET...": stage-5 embeddings of the sets, nj jobs each embedding its part of
+# every set (one model load per job), merged and completeness-checked per set. The model is
+# EXP's (or, for EXP named mean_logmel, the mean log-mel vector).
 extract() {
-  local exp=$1 set=$2 out=$1/emb/$2
-  [ -f "$out/.done" ] && return 0
-  # Split the dump dir, not data/: utterances that stage 2 skipped have no features.
-  python -m xmodal.bin.split_data $dumpdir/$set $nj
-  $extract_cmd JOB=1:$nj $out/log/extract.JOB.log \
-    python -m xmodal.bin.extract --exp-dir $exp --feats-dir $dumpdir/$set \
-      --data-dir $dumpdir/$set/split$nj/JOB --out-dir $out --job JOB
-  python -m xmodal.bin.merge_embeddings --out-dir $out --num-jobs $nj --data-dir $dumpdir/$set
+  local exp=$1 x model="--exp-dir $1" args=""
+  [ "$(basename $exp)" = mean_logmel ] && model="--mean-logmel"
+  for x in $2; do
+    [ -f "$exp/emb/$x/.done" ] && continue
+    # Split the dump dir, not $datadir: utterances that stage 2 skipped have no features.
+    python -m xmodal.bin.split_data $dumpdir/$x $nj
+    args="$args --feats-dir $dumpdir/$x --data-dir $dumpdir/$x/split$nj/JOB --out-dir $exp/emb/$x"
+  done
+  [ -n "$args" ] || return 0
+  $extract_cmd JOB=1:$nj $exp/emb/log/extract.JOB.log \
+    python -m xmodal.bin.extract $model $args --job JOB
+  for x in $2; do
+    [ -f "$exp/emb/$x/.done" ] || python -m xmodal.bin.merge_embeddings --out-dir $exp/emb/$x \
+      --num-jobs $nj --data-dir $dumpdir/$x
+  done
 }
 
-# score EMB_DIR OUT_DIR: cosine scores of every trial list (train-mean subtracted) + metrics.
+# score EMB_DIR OUT_DIR: cosine scores of every trial list (train-mean subtracted), metrics
+# with 95% intervals from a bootstrap over speakers.
 score() {
   local emb=$1 out=$2 t cohort=""
   mkdir -p $out
   [ "$asnorm_top_k" -gt 0 ] && cohort="--asnorm-cohort-scp $emb/spk_dev/spk_xvector.scp --asnorm-top-k $asnorm_top_k"
   for t in $trials; do
     [ -f "$out/$t.metrics.json" ] && continue
-    python -m xmodal.bin.score --trials data/spk_test/$t --enroll-scp $emb/spk_test/identity.scp \
+    python -m xmodal.bin.score --trials $datadir/spk_test/$t --enroll-scp $emb/spk_test/identity.scp \
       --mean-scp $emb/ssl_train/identity.scp $cohort --out $out/$t.scores
-    python -m xmodal.bin.compute_metrics $out/$t.scores > $out/$t.metrics.json.tmp
+    python -m xmodal.bin.compute_metrics $out/$t.scores --ci --n-boot $n_boot \
+      --utt2spk $datadir/spk_test/utt2spk > $out/$t.metrics.json.tmp
     mv $out/$t.metrics.json.tmp $out/$t.metrics.json
   done
 }
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "stage 5: embeddings of $extract_sets"
-  for tag in $tags; do
-    for x in $extract_sets; do extract $expdir/$tag $x; done
+  log "stage 5: embeddings of $extract_sets ($tags, floors: $baselines)"
+  for b in $baselines; do
+    case $b in
+      random_init) python -m xmodal.bin.init_model --config $random_init_config \
+                     --output-dir $expdir/random_init ${train_seed:+--seed $train_seed} ;;
+      mean_logmel) ;;
+      *) log "unknown baseline '$b' (known: random_init mean_logmel)"; exit 1 ;;
+    esac
   done
+  sets5=$extract_sets
+  [ "$asnorm_top_k" -gt 0 ] && sets5="$sets5 spk_dev"  # the AS-norm cohort (spk_dev means)
+  for tag in $tags $baselines; do extract $expdir/$tag "$sets5"; done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "stage 6: scoring $trials"
-  for tag in $tags; do
+  for tag in $tags $baselines; do
     score $expdir/$tag/emb $expdir/$tag/scores
     cat $expdir/$tag/scores/*.metrics.json
   done
@@ -151,15 +189,16 @@ fi
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "stage 7: limited-label fine-tuning ($finetune_subsets speakers) and supervised baseline"
   for n in $finetune_subsets; do
-    [ -f data/spk_dev_$n/utt2spk ] || \
-      utils/subset_data_dir.sh --num-spk $n --seed 0 data/spk_dev data/spk_dev_$n
+    [ -f $datadir/spk_dev_$n/utt2spk ] || \
+      utils/subset_data_dir.sh --num-spk $n --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
   done
   for tag in $finetune_tags; do
+    extract $expdir/$tag spk_dev
     for n in $finetune_subsets; do
       ft=$expdir/$tag/finetune/spk_dev_$n
       if [ ! -f $ft/layer.pt ]; then
         python -m xmodal.bin.finetune_npair --config $finetune_config \
-          --train-scp $expdir/$tag/emb/spk_dev/identity.scp --utt2spk data/spk_dev_$n/utt2spk \
+          --train-scp $expdir/$tag/emb/spk_dev/identity.scp --utt2spk $datadir/spk_dev_$n/utt2spk \
           --apply-scp $expdir/$tag/emb/spk_test/identity.scp \
           --apply-scp $expdir/$tag/emb/ssl_train/identity.scp --out-dir $ft
       fi
@@ -169,9 +208,9 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   for n in $finetune_subsets; do
     sup=$expdir/supervised_spk_dev_$n
     [ -f $sup/model.pt ] || $train_cmd $sup/train.log python -m xmodal.bin.train_supervised \
-      --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk data/spk_dev_$n/utt2spk \
-      --output-dir $sup
-    for x in ssl_train spk_test; do extract $sup $x; done
+      --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk $datadir/spk_dev_$n/utt2spk \
+      --output-dir $sup ${train_seed:+--seed $train_seed}
+    extract $sup "ssl_train spk_test"
     score $sup/emb $sup/scores
   done
 fi
@@ -187,6 +226,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
       --spm-dir $expdir/probe_spm
   done
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --trials "$trials" \
-    --finetune-tags "$finetune_tags" --subsets "$finetune_subsets" --probe-tags "$probe_tags"
+    --finetune-tags "$finetune_tags" --subsets "$finetune_subsets" --probe-tags "$probe_tags" \
+    --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot
 fi
 log "done (stages $stage-$stop_stage)"

@@ -52,6 +52,8 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}
     # The corpus is tiny: every dev face-track and both test speakers (paper: 20% and 120).
+    # Two training steps cannot leave chance, so stage 4's chance check is off here; the
+    # check itself is exercised after the run.
     proc = subprocess.run(
         ["./run.sh", "--vox1-root", str(tiny_corpus / "voxceleb1"),
          "--vox2-root", str(tiny_corpus / "voxceleb2"), "--nj", "2", "--ngpu", "0",
@@ -60,7 +62,8 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--dump-config", "conf/tiny_dump.yaml", "--ssl-configs", "conf/tiny_dis.yaml",
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
          "--finetune-subsets", "all",
-         "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2"],
+         "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
+         "--chance-check", "false"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -98,6 +101,16 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert again.returncode == 0, again.stderr[-3000:]
     after = {p: p.stat().st_mtime_ns for p in before}
     assert after == before
+    # With the chance check on, stage 4 stops on the untrained model, names its config, and
+    # leaves no ssl_eval.json behind that a rerun would take as finished.
+    (exp / "tiny_dis" / "ssl_eval.json").unlink()
+    checked = subprocess.run(["./run.sh", "--stage", "4", "--stop-stage", "4",
+                              "--ssl-configs", "conf/tiny_dis.yaml", "--ssl-eval-batches", "2"],
+                             cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    assert checked.returncode != 0
+    assert "exp/tiny_dis/config.yaml: the content loss was trained" in checked.stderr
+    assert "conf/tiny_dis.yaml did not learn" in checked.stdout + checked.stderr
+    assert not (exp / "tiny_dis" / "ssl_eval.json").exists()
 
     # Stage 3 on two "nodes" (two run.sh on localhost, as srun would start them): torchrun's
     # c10d rendezvous joins them into one 2-process training, each node logging on its own.

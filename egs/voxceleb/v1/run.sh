@@ -25,6 +25,7 @@ finetune_subsets="100 250 500 all"
 finetune_tags="ssl_identity ssl_id_content_dis"
 probe_tags="ssl_id_content ssl_id_content_dis"
 ssl_eval_batches=200
+chance_check=true           # stage 4 fails when a trained loss stayed within its interval of chance
 
 . utils/parse_options.sh
 
@@ -46,4 +47,5 @@ trial_sets=$(echo $trials | tr ' ' ',')
   --finetune-config $finetune_config --supervised-config $supervised_config \
   --probe-config $probe_config \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
-  --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches
+  --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches \
+  --chance-check $chance_check
