@@ -1,11 +1,90 @@
 #!/usr/bin/env bash
-# Mini recipe: the whole method on the synthetic talking-heads corpus, CPU only, in minutes.
+# Mini recipe: the whole method on the synthetic talking-heads corpus, CPU only.
+#   --preset demo    `make demo`: every stage, on a small corpus, in minutes; it shows each
+#                    trained loss leaving chance, no more. Writes corpus/ data/ dump/ exp/.
+#   --preset full    the mini recipe at full size (`make reproduce` trains it with 3 seeds):
+#                    the evidence the README quotes. Writes under full/.
+#   --preset sweep   demo-size corpus and identity-only training, for the coupling study
+#                    (local/coupling_sweep.sh, with --root and --coupling).
 set -euo pipefail
 
+preset=demo
+stage=1
+stop_stage=8
+nj=2
+train_seed=""       # override the configs' seed (reproduce.sh trains seeds 0 1 2)
+root=""             # where corpus/, data/, dump/ and exp/ go (default: the preset's)
+expdir=""           # default: $root/exp
+coupling=1.0        # how strongly faces and voices share identity traits (corpus; 0-1)
+corpus_seed=0
+ssl_configs=""      # default: the preset's configs
+finetune_subsets="" # default: the preset's spk_dev speaker counts (stage 7)
+probe_tags="-"      # default (-): the preset's content-probe models (stage 8); "" for none
+chance_check=true   # stage 4 fails when a trained loss stayed within its interval of chance
+
+. utils/parse_options.sh
+
+# Corpus sizes: training identities have one face-track each (more identities, not more
+# tracks, is what the cross-modal identity task generalises from); held-out identities two
+# tracks from two videos; the speaker sets are audio only, spk_videos x spk_utts each.
+case $preset in
+  demo)
+    default_root=.
+    conf=conf/demo
+    data_opts="--ssl-train-speakers 600 --ssl-test-speakers 100 --ssl-test-videos 2
+      --spk-dev-speakers 40 --spk-test-speakers 100 --spk-videos 2 --spk-utts 2
+      --min-words 4 --max-words 7"
+    # Two of the four ablations, which train every loss (content; content + identity +
+    # confusion); make reproduce trains all four.
+    default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
+    ssl_eval_batches=50
+    default_subsets="20 all"
+    finetune_tags="ssl_id_content_dis"
+    default_probe_tags="ssl_id_content_dis"
+    ;;
+  full)
+    default_root=full
+    conf=conf
+    data_opts="--ssl-train-speakers 1200 --ssl-test-speakers 100 --ssl-test-videos 2
+      --spk-dev-speakers 200 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
+    default_configs="$conf/ssl_content.yaml $conf/ssl_identity.yaml $conf/ssl_id_content.yaml
+      $conf/ssl_id_content_dis.yaml"
+    ssl_eval_batches=200
+    default_subsets="25 50 100 all"
+    finetune_tags="ssl_identity ssl_id_content_dis"
+    default_probe_tags="ssl_id_content ssl_id_content_dis"
+    ;;
+  sweep)
+    default_root=sweep
+    conf=conf/demo
+    data_opts="--ssl-train-speakers 600 --ssl-test-speakers 60 --ssl-test-videos 2
+      --spk-dev-speakers 2 --spk-test-speakers 60 --spk-videos 2 --spk-utts 2
+      --min-words 4 --max-words 7"
+    default_configs="$conf/ssl_identity.yaml"
+    ssl_eval_batches=100
+    default_subsets=""
+    finetune_tags=""
+    default_probe_tags=""
+    ;;
+  *) echo "$0: unknown --preset '$preset' (demo, full or sweep)" >&2; exit 1 ;;
+esac
+[ -n "$root" ] || root=$default_root
+[ -n "$expdir" ] || expdir=$root/exp
+[ -n "$ssl_configs" ] || ssl_configs=$default_configs
+[ -n "$finetune_subsets" ] || finetune_subsets=$default_subsets
+[ "$probe_tags" != "-" ] || probe_tags=$default_probe_tags
+
 ./xmodal.sh \
-  --nj 2 \
-  --local-data-opts "--nj 2" \
-  --dump-config conf/dump.yaml \
-  --finetune-subsets "10 20 all" \
-  --ssl-eval-batches 100 \
-  "$@"
+  --stage $stage --stop-stage $stop_stage \
+  --nj $nj \
+  --local-data-opts "--corpus $root/corpus --data $root/data --nj $nj --seed $corpus_seed
+    --coupling $coupling $data_opts" \
+  --datadir $root/data --dumpdir $root/dump --expdir $expdir \
+  --dump-config $conf/dump.yaml \
+  --ssl-configs "$ssl_configs" --train-seed "$train_seed" \
+  --random-init-config $conf/ssl_identity.yaml \
+  --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size 16 --chance-check $chance_check \
+  --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
+  --probe-config $conf/probe.yaml \
+  --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
+  --probe-tags "$probe_tags"
