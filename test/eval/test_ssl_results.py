@@ -21,3 +21,14 @@ def test_accuracy_cell_shows_the_interval_when_there_is_one():
               "content_acc_identity": 0.07}
     assert accuracy_cell(result, "identity_acc_identity") == "12.3 [10.1, 14.9]"
     assert accuracy_cell(result, "content_acc_identity") == "7.0"
+
+
+def test_each_trained_loss_is_judged_with_its_own_embedding():
+    """A content task at chance fails even when the identity embedding does well on it."""
+    result = {"chance_content": 1 / 16, "chance_identity": 1 / 16,
+              "content_acc_content": 0.05, "content_acc_content_ci": [0.0, 0.1],
+              "content_acc_identity": 0.95, "content_acc_identity_ci": [0.9, 1.0],
+              "identity_acc_identity": 0.14, "identity_acc_identity_ci": [0.08, 0.2],
+              "identity_acc_content": 0.01, "identity_acc_content_ci": [0.0, 0.02]}
+    failures = chance_failures(result, content_trained=True, identity_trained=True)
+    assert [f.split(",")[0] for f in failures] == ["the content loss was trained"]

@@ -103,6 +103,41 @@ def many_speaker_dump(root: Path, n_speakers: int = 10, tracks: int = 2, frames:
     return root
 
 
+class PersonOracle(nn.Module):
+    """Identity embedding = one-hot of the track's speaker, in both streams (recognised by the
+    pixel sums of its face frames): right exactly when a batch holds one track per person."""
+
+    def __init__(self, dump: Path):
+        super().__init__()
+        import kaldiio
+
+        self.dummy = nn.Parameter(torch.zeros(1))
+        utt2spk = read_table(dump / "utt2spk")
+        people = sorted(set(utt2spk.values()))
+        faces = kaldiio.load_scp(str(dump / "faces.scp"))
+        self.person = {int(frame.astype(np.int64).sum()): people.index(utt2spk[key])
+                       for key in utt2spk for frame in faces[key]}
+        self.n_people = len(people)
+
+    def forward(self, feats, faces):
+        batch, steps = faces.shape[0], faces.shape[1] - 4
+        identity = torch.zeros(batch, self.n_people, steps)
+        for i in range(batch):
+            identity[i, self.person[int(faces[i, 0].to(torch.int64).sum())]] = 1.0
+        stream = {"content": torch.ones(batch, 4, steps), "identity": identity}
+        return {"audio": stream, "visual": stream}
+
+
+def test_identity_batches_hold_distinct_people(tmp_path: Path):
+    """A perfect person recogniser scores 100%: with two tracks of one person in a batch it
+    would tie between them and score less."""
+    dump = many_speaker_dump(tmp_path / "dump")
+    r = ssl_task_accuracies(PersonOracle(dump), dump, n_frames=12, batch_size=8, n_batches=20,
+                            seed=1)
+    assert r["batch_size"] == 8 and r["chance_identity"] == 1 / 8
+    assert r["identity_acc_identity"] == 1.0
+
+
 def test_identity_intervals_come_from_resampling_identities(tmp_path: Path):
     """Half the identities always right, half always wrong: the decisions cluster by identity,
     so the interval spans what a draw of identities can give, far wider than a binomial one."""
