@@ -4,7 +4,7 @@ Usage: python -m bench.train_speed [--mini-dump DIR] [--paper-dump DIR] [--loss 
            [--paper-batch 2] [--steps 3] [--loader-batches 24] [--device cpu] [--threads 0]
            [--peak-tflops 989] [--mfu 0.4]
 
-Two configs: mini (``egs/mini_voxceleb/v1/conf/ssl_<loss>.yaml``, 48 px faces) and paper
+Two configs: mini (``egs/mini_voxceleb/v1/conf/ssl_<loss>.yaml``, 32 px faces) and paper
 (``egs/voxceleb/v1/conf/ssl_<loss>.yaml``, 224 px faces). Without dump dirs the benchmark
 makes a synthetic 224 px corpus of 32 tracks and dumps it at both face sizes, in the face
 format of each recipe's ``conf/dump.yaml`` (raw for mini, jpeg for paper; about 40 s).
@@ -236,7 +236,7 @@ def measure(name: str, cfg: TrainConfig, dump_dir: Path, step_batch: int, args,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mini-dump", type=Path, help="dump dir with 48 px faces "
+    parser.add_argument("--mini-dump", type=Path, help="dump dir with 32 px faces "
                         "(default: build one)")
     parser.add_argument("--paper-dump", type=Path, help="dump dir with 224 px faces "
                         "(default: build one)")
