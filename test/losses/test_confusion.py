@@ -66,3 +66,59 @@ def test_adversary_detects_leaked_sync_information():
         optimiser.step()
     assert loss.item() < 0.5 * first_loss.item()
     assert accuracy.item() > 0.9  # chance is 1 / STEPS
+
+
+def leaky_adversary(adversary_cls, seed: int = 0):
+    """An adversary trained to read its task from features that carry it (non-uniform
+    logits, accuracy far above chance), and those features as trainable leaves."""
+    torch.manual_seed(seed)
+    if adversary_cls is SyncAdversary:  # per-step content in both streams
+        signal = torch.randn(BATCH, DIM, STEPS)
+    else:  # a per-track identity, constant over steps
+        signal = torch.randn(BATCH, DIM, 1).expand(BATCH, DIM, STEPS)
+    visual = torch.einsum("ed,bds->bes", torch.randn(DIM, DIM), signal)
+    audio = signal + 0.1 * torch.randn(BATCH, DIM, STEPS)
+    adversary = adversary_cls(DIM, adv_dim=8)
+    optimiser = torch.optim.Adam(adversary.parameters(), lr=0.05)
+    for step in range(80):
+        optimiser.zero_grad()
+        loss, _ = adversary.adversary_loss(visual, audio, torch.Generator().manual_seed(step))
+        loss.backward()
+        optimiser.step()
+    return adversary, visual.clone().requires_grad_(), audio.clone().requires_grad_()
+
+
+def adversary_view(adversary, visual, audio) -> tuple[float, float]:
+    """(mean entropy of the adversary's softmax, its accuracy), over several face-step draws."""
+    entropies, accuracies = [], []
+    with torch.no_grad():
+        for seed in range(8):
+            logits = adversary(visual, audio, torch.Generator().manual_seed(seed))
+            p = torch.softmax(logits, dim=-1)
+            entropies.append(-(p * p.clamp_min(1e-12).log()).sum(dim=-1).mean().item())
+            target = torch.arange(logits.shape[-1]).expand(logits.shape[:-1])
+            accuracies.append((logits.argmax(dim=-1) == target).float().mean().item())
+    return sum(entropies) / len(entropies), sum(accuracies) / len(accuracies)
+
+
+@pytest.mark.parametrize("adversary_cls, classes", [(SyncAdversary, STEPS),
+                                                     (IdentityAdversary, BATCH)])
+def test_minimising_confusion_blinds_a_trained_adversary(adversary_cls, classes):
+    """Gradient descent on the confusion term moves the embeddings so that the (frozen)
+    adversary can no longer tell the candidates apart: its entropy rises towards log K and its
+    accuracy falls. A sign error, or the adversary's matching loss in its place, does the
+    opposite."""
+    adversary, visual, audio = leaky_adversary(adversary_cls)
+    before = {n: p.detach().clone() for n, p in adversary.named_parameters()}
+    entropy0, accuracy0 = adversary_view(adversary, visual, audio)
+    assert accuracy0 > 0.8 and entropy0 < 0.6 * math.log(classes)
+    optimiser = torch.optim.SGD([visual, audio], lr=5.0)
+    for step in range(100):
+        optimiser.zero_grad()
+        loss, _ = adversary.confusion_loss(visual, audio, torch.Generator().manual_seed(step))
+        loss.backward()
+        optimiser.step()
+    entropy1, accuracy1 = adversary_view(adversary, visual, audio)
+    assert entropy1 > 0.9 * math.log(classes) and entropy1 > entropy0 + 0.3
+    assert accuracy1 < accuracy0 - 0.3
+    assert all(torch.equal(p, before[n]) for n, p in adversary.named_parameters())
