@@ -440,6 +440,13 @@ def trial_with_unknown_key(ctx):
     assert len(stage6.scores.read_text().splitlines()) == 1
 
 
+def edited_recipe_config(old: str, new: str) -> str:
+    """The recipe config with ``old`` replaced by ``new`` (which must be there to replace)."""
+    text = RECIPE_CONFIG.read_text()
+    assert old in text, f"{RECIPE_CONFIG} no longer holds {old!r}: update this case"
+    return text.replace(old, new)
+
+
 def train_rejects(ctx, config_text: str, message: str, regex_tail: str = "") -> None:
     """``xmodal.bin.train`` rejects the recipe config edited to ``config_text``, writing nothing."""
     config = ctx.tmp / "ssl.yaml"
@@ -453,15 +460,13 @@ def train_rejects(ctx, config_text: str, message: str, regex_tail: str = "") -> 
 
 @case("config-unknown-key")
 def config_unknown_key(ctx):
-    text = RECIPE_CONFIG.read_text()
-    train_rejects(ctx, text.replace("momentum: 0.9", "momentun: 0.9"),
-                  "unknown key 'optim.momentun' (allowed: ", r"[a-z_, ]+\)")
+    train_rejects(ctx, edited_recipe_config("lr_decay: 0.95", "lr_dekay: 0.95"),
+                  "unknown key 'optim.lr_dekay' (allowed: ", r"[a-z_, ]+\)")
 
 
 @case("config-wrong-type")
 def config_wrong_type(ctx):
-    text = RECIPE_CONFIG.read_text()
-    train_rejects(ctx, text.replace("batch_size: 16", "batch_size: sixteen"),
+    train_rejects(ctx, edited_recipe_config("batch_size: 32", "batch_size: thirty-two"),
                   "key 'data.batch_size' has a wrong type: str is not an instance of int")
 
 
