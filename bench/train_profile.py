@@ -4,8 +4,8 @@ Usage: python -m bench.train_profile [--config egs/mini_voxceleb/v1/conf/ssl_id_
            [--dump-dir DIR] [--steps 6] [--threads 0] [--top 12]
 
 Runs the trainer's loop body (``bench.train_speed.TrainStep``: model, objective, adversaries,
-their optimisers) on batches read by the training loader, under ``torch.profiler`` with the
-phases marked (load, forward + losses, backward, optimiser steps). Prints each phase's share of
+their optimisers, with its phases marked) on batches read by the training loader, under
+``torch.profiler``, the loading marked too. Prints each phase's share of
 the profiled wall time and the operators with the largest self CPU time, as shares of the
 total self CPU time: ratios within one run, comparable across machines. The first step is a
 warm-up and is not profiled. Without ``--dump-dir`` it builds a small synthetic corpus and
@@ -32,30 +32,6 @@ DEFAULT_CONFIG = ROOT / "egs/mini_voxceleb/v1/conf/ssl_id_content_dis.yaml"
 PHASES = ("load", "forward+losses", "backward", "optimiser")
 
 
-class ProfiledStep(TrainStep):
-    """``TrainStep`` with its phases marked for the profiler."""
-
-    def __call__(self, feats: torch.Tensor, faces: torch.Tensor, step: int) -> None:
-        gen = torch.Generator()
-        gen.manual_seed(step)
-        with record_function("forward+losses"):
-            out = self.model(feats, faces)
-            loss = self.objective(out, gen)["loss"]
-            if self.adversaries is not None:
-                loss = loss + self.adversaries.confusion(out, gen)["confusion_loss"]
-                adv_loss = self.adversaries(out, gen)["adversary_loss"]
-        with record_function("backward"):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.adversaries is not None:
-                self.adv_optimizer.zero_grad(set_to_none=True)
-                adv_loss.backward()
-        with record_function("optimiser"):
-            self.optimizer.step()
-            if self.adversaries is not None:
-                self.adv_optimizer.step()
-
-
 def build_dump(cfg: TrainConfig, work: Path) -> Path:
     """A raw dump dir of 80 synthetic tracks (40 speakers) at the config's face size."""
     data = _tiny.make_data_dir(work, size=cfg.model.face_size, speakers=40)
@@ -79,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         sampler = TrackBatchSampler(dataset.num_frames, cfg.data.n_frames, cfg.data.batch_size,
                                     args.steps + 1, seed=0)
         batches = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=0))
-        step = ProfiledStep(cfg, torch.device("cpu"))
+        step = TrainStep(cfg, torch.device("cpu"))
         step(*next(batches), 0)  # warm-up
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for index in range(args.steps):

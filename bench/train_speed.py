@@ -49,6 +49,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.profiler import record_function
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -93,20 +94,25 @@ class TrainStep:
         gen.manual_seed(step)
         autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp
                     else contextlib.nullcontext())
-        with autocast:
+        # The phases are marked for bench.train_profile (no cost without a profiler).
+        with autocast, record_function("forward+losses"):
             out = self.model(feats, faces)
             terms = self.objective(out, gen)
             loss = terms["loss"]
             if self.adversaries is not None:
                 loss = loss + self.adversaries.confusion(out, gen)["confusion_loss"]
                 adv_loss = self.adversaries(out, gen)["adversary_loss"]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        with record_function("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("optimiser"):
+            self.optimizer.step()
         if self.adversaries is not None:
-            self.adv_optimizer.zero_grad(set_to_none=True)
-            adv_loss.backward()
-            self.adv_optimizer.step()
+            with record_function("backward"):
+                self.adv_optimizer.zero_grad(set_to_none=True)
+                adv_loss.backward()
+            with record_function("optimiser"):
+                self.adv_optimizer.step()
 
 
 def step_flops(step: TrainStep, feats: torch.Tensor, faces: torch.Tensor) -> int:
