@@ -25,6 +25,8 @@ expdir=exp
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
 train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
+train_jobs=1              # CPU only: models trained at once (stage 3, the supervised baselines
+                          # of stage 7, the probes of stage 8), each on nproc/train_jobs threads
 num_nodes=1               # >1: run stage 3 on every node (e.g. under srun), same options
 rdzv_endpoint=""          # multi-node: host:port on the first node for torchrun's c10d rendezvous
 rdzv_id=""                # multi-node: one id shared by the nodes of a run (default: Slurm job id)
@@ -48,6 +50,32 @@ probe_config=conf/probe.yaml
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+
+# Small CPU models use two cores badly (1.4x the throughput when two models train side by side
+# on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3, 7 and 8 run
+# up to J of their trainings at once, each pinned to nproc/J threads, so a run stays
+# reproducible on one machine. bg CMD... starts one; bg_wait STAGE waits for all and stops the
+# recipe if any failed (its log says why).
+if [ "$train_jobs" -gt 1 ] && [ "$ngpu" -gt 0 ]; then
+  log "--train-jobs $train_jobs is for CPU training; with --ngpu $ngpu train one model at a time"
+  exit 1
+fi
+threads=$(( $(nproc) / train_jobs )); [ "$threads" -ge 1 ] || threads=1
+bg_running=0; bg_failed=0
+bg() {
+  if [ "$train_jobs" -le 1 ]; then "$@"; return; fi
+  if [ "$bg_running" -ge "$train_jobs" ]; then
+    wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 ))
+  fi
+  OMP_NUM_THREADS=$threads "$@" &
+  bg_running=$(( bg_running + 1 ))
+}
+bg_wait() {
+  while [ "$bg_running" -gt 0 ]; do
+    wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 ))
+  done
+  if [ "$bg_failed" -gt 0 ]; then log "$1: $bg_failed job(s) failed (their logs say why)"; exit 1; fi
+}
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: data preparation"
@@ -88,13 +116,10 @@ device=cpu; [ "$ngpu" -gt 0 ] && device=cuda
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "stage 3: self-supervised training ($ssl_configs)"
-  for conf in $ssl_configs; do
+  train_ssl() {
+    local conf=$1 tag resume="" train_log start
     tag=$(basename "$conf" .yaml)
-    if [ -f "$expdir/$tag/model.pt" ]; then
-      log "  $expdir/$tag is trained; skipping"
-      continue
-    fi
-    resume=""; ls "$expdir/$tag"/epoch*.pt >/dev/null 2>&1 && resume="--resume"
+    ls "$expdir/$tag"/epoch*.pt >/dev/null 2>&1 && resume="--resume"
     # Every node runs this stage: one log per node on a shared exp dir.
     train_log=$expdir/$tag/train.log
     [ "$num_nodes" -gt 1 ] && train_log=$expdir/$tag/train.node${SLURM_NODEID:-$(hostname -s)}.log
@@ -104,7 +129,15 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" \
       $resume ${train_seed:+--seed $train_seed}
     log "  $tag trained in $(( $(date +%s) - start )) s"
+  }
+  for conf in $ssl_configs; do
+    if [ -f "$expdir/$(basename "$conf" .yaml)/model.pt" ]; then
+      log "  $expdir/$(basename "$conf" .yaml) is trained; skipping"
+      continue
+    fi
+    bg train_ssl "$conf"
   done
+  bg_wait "stage 3"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
@@ -207,9 +240,15 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   done
   for n in $finetune_subsets; do
     sup=$expdir/supervised_spk_dev_$n
-    [ -f $sup/model.pt ] || $train_cmd $sup/train.log python -m xmodal.bin.train_supervised \
-      --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk $datadir/spk_dev_$n/utt2spk \
-      --output-dir $sup ${train_seed:+--seed $train_seed}
+    if [ ! -f $sup/model.pt ]; then
+      bg $train_cmd $sup/train.log python -m xmodal.bin.train_supervised \
+        --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk $datadir/spk_dev_$n/utt2spk \
+        --output-dir $sup ${train_seed:+--seed $train_seed}
+    fi
+  done
+  bg_wait "stage 7"
+  for n in $finetune_subsets; do
+    sup=$expdir/supervised_spk_dev_$n
     extract $sup "ssl_train spk_test"
     score $sup/emb $sup/scores
   done
@@ -219,12 +258,14 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log "stage 8: content probe and report"
   # The probe needs transcripts: the synthetic corpus has them, the VoxCeleb downloads do not.
   [ -f $dumpdir/ssl_train/text ] || { log "  no $dumpdir/ssl_train/text: content probe skipped"; probe_tags=""; }
+  # Each probe runs on one thread (its own default), whatever --train-jobs gives it.
   for tag in $probe_tags; do
     [ -f $expdir/$tag/probe.json ] && continue
-    python -m xmodal.bin.probe_content --exp-dir $expdir/$tag --train-dir $dumpdir/ssl_train \
+    bg python -m xmodal.bin.probe_content --exp-dir $expdir/$tag --train-dir $dumpdir/ssl_train \
       --test-dir $dumpdir/ssl_test --config $probe_config --out $expdir/$tag/probe.json \
       --spm-dir $expdir/probe_spm
   done
+  bg_wait "stage 8"
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$finetune_subsets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot

@@ -134,6 +134,27 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     sums = yaml.safe_load(entry)["rank_param_sums"]
     assert len(sums) == 2 and sums[0] == sums[1]
 
+    # --train-jobs 2: two configs train at once, each pinned to half the cores; one that fails
+    # (an unknown config key) stops the stage after the other has finished, and says so.
+    write(conf / "tiny_side.yaml", ssl)
+    write(conf / "tiny_broken.yaml", {**ssl, "optim": {**ssl["optim"], "lr_dekay": 0.9}})
+    side = subprocess.run(
+        ["./run.sh", "--stage", "3", "--stop-stage", "3", "--ngpu", "0", "--train-jobs", "2",
+         "--ssl-configs", "conf/tiny_broken.yaml conf/tiny_side.yaml"],
+        cwd=recipe, env={k: v for k, v in env.items() if k != "OMP_NUM_THREADS"},
+        capture_output=True, text=True, timeout=600)
+    assert side.returncode != 0
+    assert "stage 3: 1 job(s) failed" in side.stdout
+    assert "lr_dekay" in (exp / "tiny_broken" / "train.log").read_text()
+    assert (exp / "tiny_side" / "model.pt").exists()
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert f"{threads} torch threads per process" in (exp / "tiny_side" / "train.log").read_text()
+    # Side-by-side training is for CPUs; with GPUs it is refused before anything runs.
+    gpu = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--ngpu", "1",
+                          "--train-jobs", "2", "--ssl-configs", "conf/tiny_side.yaml"],
+                         cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    assert gpu.returncode != 0 and "--train-jobs 2 is for CPU training" in gpu.stdout
+
 
 def test_cmd_sh_selects_the_backend(tmp_path: Path):
     recipe = recipe_copy(tmp_path)

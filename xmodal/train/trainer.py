@@ -152,6 +152,9 @@ def train(cfg: TrainConfig, train_dir: str | Path, valid_dir: str | Path, output
         # Only now: a resumed run whose checkpoint does not fit the config keeps its config.yaml.
         output_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, output_dir / "config.yaml")
+        # CPU results depend on the thread count (reduction order): the log says which it was.
+        log.info("training on %s, %d torch threads per process, %d process(es)",
+                 ctx.device, torch.get_num_threads(), ctx.world_size)
     ddp = network
     if ctx.world_size > 1:
         # A config that leaves a loss out leaves that loss' heads without gradients.

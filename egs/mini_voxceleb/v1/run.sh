@@ -21,6 +21,7 @@ ssl_configs=""      # default: the preset's configs
 finetune_subsets="" # default: the preset's spk_dev speaker counts (stage 7)
 probe_tags="-"      # default (-): the preset's content-probe models (stage 8); "" for none
 chance_check=true   # stage 4 fails when a trained loss stayed within its interval of chance
+train_jobs=2        # models trained at once, on nproc/train_jobs threads each (bench/parallel_training.py)
 
 . utils/parse_options.sh
 
@@ -76,7 +77,7 @@ esac
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
-  --nj $nj \
+  --nj $nj --train-jobs $train_jobs \
   --local-data-opts "--corpus $root/corpus --data $root/data --nj $nj --seed $corpus_seed
     --coupling $coupling $data_opts" \
   --datadir $root/data --dumpdir $root/dump --expdir $expdir \

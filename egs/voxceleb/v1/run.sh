@@ -26,6 +26,7 @@ finetune_tags="ssl_identity ssl_id_content_dis"
 probe_tags="ssl_id_content ssl_id_content_dis"
 ssl_eval_batches=200
 chance_check=true           # stage 4 fails when a trained loss stayed within its interval of chance
+train_jobs=1                # with --ngpu 0: models trained at once, nproc/train_jobs threads each
 
 . utils/parse_options.sh
 
@@ -38,7 +39,7 @@ trial_sets=$(echo $trials | tr ' ' ',')
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
-  --nj $nj --ngpu $ngpu --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
+  --nj $nj --ngpu $ngpu --train-jobs $train_jobs --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
   --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root --audio $audio --nj $nj
     --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets" \
   --trials "${trial_files# }" \
