@@ -54,7 +54,7 @@ from xmodal.data.datadir import read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME, VIDEO_FPS
 from xmodal.data.npy_ark import read_npy_window
 from xmodal.data.track_windows import TrackWindowDataset
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 # VoxCeleb2 (Chung, Nagrani, Zisserman, "VoxCeleb2: Deep Speaker Recognition", Interspeech
 # 2018, arXiv:1806.05622, dataset statistics): 6,112 speakers, 1,128,246 utterances, 2,442
@@ -181,7 +181,7 @@ def main() -> None:
     # Rates per core: one thread everywhere (OpenCV, torch, the decoder).
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    paper_cfg = load_config(CONF_DIRS["paper"] / "ssl_id_content.yaml", TrainConfig)
+    paper_cfg = load_config(CONF_DIRS["paper"] / "ssl_id_content.yaml", CrossModalConfig)
     gpu_rate = args.peak_tflops * 1e12 * args.mfu / flops_per_sample(paper_cfg)
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="data_pipeline.") as tmp:

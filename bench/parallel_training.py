@@ -34,9 +34,9 @@ def child(config: Path, dump_dir: Path, steps: int) -> None:
 
     from bench.train_speed import TrainStep, load_batches, open_dump
     from xmodal.config import load_config
-    from xmodal.train.config import TrainConfig
+    from xmodal.methods.cross_modal import CrossModalConfig
 
-    cfg = load_config(config, TrainConfig)
+    cfg = load_config(config, CrossModalConfig)
     dataset = open_dump(dump_dir, cfg)
     batches = load_batches(dataset, cfg.data.n_frames, cfg.data.batch_size, steps + 1,
                            torch.device("cpu"))
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--jobs must be 2..{cores} on this {cores}-core machine")
     from bench.train_profile import build_dump
     from xmodal.config import load_config
-    from xmodal.train.config import TrainConfig
+    from xmodal.methods.cross_modal import CrossModalConfig
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(args.config, TrainConfig)
+        cfg = load_config(args.config, CrossModalConfig)
         dump_dir = args.dump_dir.resolve() if args.dump_dir else build_dump(cfg, Path(tmp))
         alone = run_side_by_side(args.config.resolve(), dump_dir, args.steps, 1, cores)[0]
         together = run_side_by_side(args.config.resolve(), dump_dir, args.steps, args.jobs,

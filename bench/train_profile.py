@@ -25,14 +25,14 @@ from bench import _tiny
 from bench.train_speed import TrainStep, open_dump
 from xmodal.config import load_config
 from xmodal.data.track_windows import TrackBatchSampler
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "egs/mini_voxceleb/v1/conf/ssl_id_content_dis.yaml"
 PHASES = ("load", "forward+losses", "backward", "optimiser")
 
 
-def build_dump(cfg: TrainConfig, work: Path) -> Path:
+def build_dump(cfg: CrossModalConfig, work: Path) -> Path:
     """A raw dump dir of 80 synthetic tracks (40 speakers) at the config's face size."""
     data = _tiny.make_data_dir(work, size=cfg.model.face_size, speakers=40)
     return _tiny.dump(data, work / "dump", cfg.model.face_size)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, TrainConfig)
+    cfg = load_config(args.config, CrossModalConfig)
     with tempfile.TemporaryDirectory() as tmp:
         dump_dir = args.dump_dir.resolve() if args.dump_dir else build_dump(cfg, Path(tmp))
         dataset = open_dump(dump_dir, cfg)

@@ -58,9 +58,8 @@ from xmodal.config import load_config
 from xmodal.data.dump import DumpConfig
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
-from xmodal.models.two_stream import TwoStreamModel
-from xmodal.train.config import TrainConfig
-from xmodal.train.objective import Adversaries, CrossModalObjective
+from xmodal.methods.cross_modal import METHOD, CrossModalConfig
+from xmodal.train.method import TrainingData
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIRS = {"mini": ROOT / "egs/mini_voxceleb/v1/conf", "paper": ROOT / "egs/voxceleb/v1/conf"}
@@ -73,17 +72,17 @@ def sync(device: torch.device) -> None:
 
 
 class TrainStep:
-    """One step of ``xmodal.train.trainer``'s loop: model, objective, adversaries, two SGDs."""
+    """One step of ``xmodal.train.trainer``'s loop for the cross-modal method: network,
+    adversaries, their two optimisers."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device):
+    def __init__(self, cfg: CrossModalConfig, device: torch.device):
         torch.manual_seed(cfg.seed)
         self.device = device
-        self.model = TwoStreamModel(cfg.model).to(device).train()
-        self.objective = CrossModalObjective(cfg.loss, cfg.model.embed_dim).to(device)
-        self.adversaries = (Adversaries(cfg.loss, cfg.model.embed_dim).to(device)
-                            if cfg.loss.disentangle else None)
-        params = [*self.model.parameters(), *self.objective.parameters()]
-        self.optimizer = cfg.optim.make(params, cfg.optim.lr)
+        self.network = METHOD.network(cfg, TrainingData(Path("."))).to(device).train()
+        self.adversaries = METHOD.auxiliary(cfg)
+        if self.adversaries is not None:
+            self.adversaries = self.adversaries.to(device)
+        self.optimizer = cfg.optim.make(self.network.parameters(), cfg.optim.lr)
         self.adv_optimizer = (cfg.optim.make(self.adversaries.parameters(),
                                              cfg.optim.adversary_lr, 0.0)
                               if self.adversaries is not None else None)
@@ -96,12 +95,11 @@ class TrainStep:
                     else contextlib.nullcontext())
         # The phases are marked for bench.train_profile (no cost without a profiler).
         with autocast, record_function("forward+losses"):
-            out = self.model(feats, faces)
-            terms = self.objective(out, gen)
+            terms, out = self.network((feats, faces), gen)
             loss = terms["loss"]
             if self.adversaries is not None:
-                loss = loss + self.adversaries.confusion(out, gen)["confusion_loss"]
-                adv_loss = self.adversaries(out, gen)["adversary_loss"]
+                loss = loss + self.adversaries.model_terms(out, gen)["confusion_loss"]
+                adv_loss = self.adversaries.own_terms(out, gen)["adversary_loss"]
         with record_function("backward"):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -122,7 +120,7 @@ def step_flops(step: TrainStep, feats: torch.Tensor, faces: torch.Tensor) -> int
     return counter.get_total_flops()
 
 
-def flops_per_sample(cfg: TrainConfig, batch: int = 2) -> float:
+def flops_per_sample(cfg: CrossModalConfig, batch: int = 2) -> float:
     """Step FLOPs per sample of ``cfg``, counted on the meta device (shapes only: instant)."""
     meta = torch.device("meta")
     with meta:
@@ -184,7 +182,7 @@ def load_batches(dataset: TrackWindowDataset, n_frames: int, batch_size: int, co
             for feats, faces in DataLoader(dataset, batch_sampler=sampler, num_workers=0)]
 
 
-def open_dump(dump_dir: Path, cfg: TrainConfig) -> TrackWindowDataset:
+def open_dump(dump_dir: Path, cfg: CrossModalConfig) -> TrackWindowDataset:
     """The training dataset of ``dump_dir``, checked against the config's face geometry."""
     if not (dump_dir / "faces.scp").is_file():
         raise SystemExit(f"{dump_dir}: no faces.scp; not a dump dir of a set with video")
@@ -200,7 +198,7 @@ def open_dump(dump_dir: Path, cfg: TrainConfig) -> TrackWindowDataset:
     return dataset
 
 
-def measure(name: str, cfg: TrainConfig, dump_dir: Path, step_batch: int, args,
+def measure(name: str, cfg: CrossModalConfig, dump_dir: Path, step_batch: int, args,
             device: torch.device) -> dict[str, float]:
     """Loader and step rates, FLOPs and the matmul reference of one config; prints them."""
     cwd = os.getcwd()
@@ -266,7 +264,7 @@ def main() -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     args.matmul_size = args.matmul_size or (8192 if device.type == "cuda" else 2048)
-    configs = {name: load_config(conf / f"ssl_{args.loss}.yaml", TrainConfig)
+    configs = {name: load_config(conf / f"ssl_{args.loss}.yaml", CrossModalConfig)
                for name, conf in CONF_DIRS.items()}
     dump_configs = {name: load_config(conf / "dump.yaml", DumpConfig)
                     for name, conf in CONF_DIRS.items()}

@@ -241,9 +241,10 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   for n in $finetune_subsets; do
     sup=$expdir/supervised_spk_dev_$n
     if [ ! -f $sup/model.pt ]; then
-      bg $train_cmd $sup/train.log python -m xmodal.bin.train_supervised \
-        --config $supervised_config --feats-dir $dumpdir/spk_dev --utt2spk $datadir/spk_dev_$n/utt2spk \
-        --output-dir $sup ${train_seed:+--seed $train_seed}
+      resume=""; ls $sup/epoch*.pt >/dev/null 2>&1 && resume="--resume"
+      bg $train_cmd $sup/train.log python -m xmodal.bin.train --config $supervised_config \
+        --device $device --train-dir $dumpdir/spk_dev --utt2spk $datadir/spk_dev_$n/utt2spk \
+        --output-dir $sup $resume ${train_seed:+--seed $train_seed}
     fi
   done
   bg_wait "stage 7"

@@ -26,7 +26,7 @@ from xmodal.config import save_config
 from xmodal.data.datadir import read_table
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(width=0.125, face_size=32, embed_dim=16, head_hidden=16, trunk_dim=16)
@@ -192,7 +192,7 @@ def exp_dir(tmp_path_factory) -> Path:
     """A tiny untrained model saved as a trained experiment (config.yaml + model.pt)."""
     root = tmp_path_factory.mktemp("exp") / "exp"
     root.mkdir()
-    save_config(TrainConfig(model=TINY), root / "config.yaml")
+    save_config(CrossModalConfig(model=TINY), root / "config.yaml")
     save_checkpoint({"model": TwoStreamModel(TINY).state_dict()}, root / "model.pt")
     return root
 
@@ -490,7 +490,7 @@ def training_dump(ctx, bad_feats: np.ndarray | None = None) -> Path:
 
 def training_config(ctx, embed_dim: int = 16, epochs: int = 1) -> Path:
     """A config of 2-step epochs of TINY's model on 12-frame windows of 3 tracks."""
-    config = TrainConfig(model=ModelConfig(**{**vars(TINY), "embed_dim": embed_dim}))
+    config = CrossModalConfig(model=ModelConfig(**{**vars(TINY), "embed_dim": embed_dim}))
     config.data.n_frames, config.data.batch_size, config.data.num_workers = 12, 3, 0
     config.data.batches_per_epoch, config.data.valid_batches = 2, 1
     config.optim.epochs = epochs

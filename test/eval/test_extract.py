@@ -23,8 +23,8 @@ from xmodal.eval.extract import (MIN_FRAMES, ExtractConfig, crop_starts, embed_i
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint
-from xmodal.train.config import TrainConfig
-from xmodal.train.pretrained import load_pretrained
+from xmodal.methods.cross_modal import CrossModalConfig
+from xmodal.methods import load_pretrained
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(width=0.125, face_size=32, embed_dim=32, head_hidden=32, trunk_dim=32)
@@ -41,7 +41,7 @@ def exp_dir(tmp_path_factory) -> Path:
         if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
-    save_config(TrainConfig(model=TINY), root / "config.yaml")
+    save_config(CrossModalConfig(model=TINY), root / "config.yaml")
     save_checkpoint({"model": model.state_dict()}, root / "model.pt")
     return root
 
@@ -256,7 +256,8 @@ def test_mean_logmel_floor_is_the_mean_feature_vector(tiny_dump, tmp_path):
 def test_init_model_is_the_untrained_start_of_training(tmp_path, train_config):
     """The random-init floor holds exactly the weights training starts from (same seed)."""
     from xmodal.train.checkpoint import load_checkpoint
-    from xmodal.train.trainer import _Network
+    from xmodal.methods.cross_modal import METHOD
+    from xmodal.train.method import TrainingData
 
     config = train_config(tmp_path / "c.yaml")
     for seed in ("3", "4"):
@@ -265,7 +266,7 @@ def test_init_model_is_the_untrained_start_of_training(tmp_path, train_config):
     cfg = load_pretrained(tmp_path / "3")[1]
     assert cfg.seed == 3
     torch.manual_seed(3)
-    start = _Network(cfg).model.state_dict()
+    start = METHOD.network(cfg, TrainingData(tmp_path)).model.state_dict()
     saved = load_checkpoint(tmp_path / "3" / "model.pt")["model"]
     assert all(torch.equal(start[k], saved[k]) for k in start)
     other = load_checkpoint(tmp_path / "4" / "model.pt")["model"]

@@ -17,7 +17,7 @@ from xmodal.eval.probe import (ProbeConfig, constant_hypothesis_uer, ctc_feasibl
                                edit_distance, run_probe, train_sentencepiece, unit_error_rate)
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 TINY_MODEL = ModelConfig(width=0.125, face_size=32, embed_dim=32, head_hidden=32, trunk_dim=32)
 N_UNITS, DIM = 8, 16
@@ -124,7 +124,7 @@ def exp_dir(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     exp = tmp_path / "exp" / "tiny"
     exp.mkdir(parents=True)
-    save_config(TrainConfig(model=TINY_MODEL), exp / "config.yaml")
+    save_config(CrossModalConfig(model=TINY_MODEL), exp / "config.yaml")
     save_checkpoint({"model": TwoStreamModel(TINY_MODEL).state_dict()}, exp / "model.pt")
     (tmp_path / "probe.yaml").write_text("vocab_size: 40\nhidden: 16\nepochs: 3\nbatch_size: 4\n")
     return exp

@@ -17,7 +17,7 @@ from xmodal.eval.ssl_results import format_table
 from xmodal.eval.ssl_tasks import ssl_task_accuracies, track_verification_eer
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.checkpoint import save_checkpoint
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 TINY_MODEL = ModelConfig(width=0.125, face_size=32, embed_dim=32, head_hidden=32, trunk_dim=32)
 
@@ -156,7 +156,7 @@ def test_cli_writes_json_and_is_deterministic(tiny_dump: Path, tmp_path: Path):
     torch.manual_seed(0)
     exp = tmp_path / "exp"
     exp.mkdir()
-    cfg = TrainConfig(model=TINY_MODEL)
+    cfg = CrossModalConfig(model=TINY_MODEL)
     cfg.data.n_frames, cfg.data.batch_size = 12, 4
     save_config(cfg, exp / "config.yaml")
     save_checkpoint({"model": TwoStreamModel(TINY_MODEL).state_dict()}, exp / "model.pt")

@@ -143,12 +143,12 @@ def tiny_exp(tmp_path_factory) -> Path:
     from xmodal.config import save_config
     from xmodal.models.two_stream import ModelConfig, TwoStreamModel
     from xmodal.train.checkpoint import save_checkpoint
-    from xmodal.train.config import TrainConfig
+    from xmodal.methods.cross_modal import CrossModalConfig
 
     root = tmp_path_factory.mktemp("tiny_exp")
     cfg = ModelConfig(width=0.125, face_size=32, embed_dim=32, head_hidden=32, trunk_dim=32)
     torch.manual_seed(0)
-    save_config(TrainConfig(model=cfg), root / "config.yaml")
+    save_config(CrossModalConfig(model=cfg), root / "config.yaml")
     save_checkpoint({"model": TwoStreamModel(cfg).state_dict()}, root / "model.pt")
     return root
 

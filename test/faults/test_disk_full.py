@@ -19,7 +19,7 @@ from xmodal.data.datadir import split_data_dir
 from xmodal.data.dump_merge import DumpError, JobOutputs, merge_dump
 from xmodal.eval.embedding_sets import EmbeddingFiles, is_done, merge_embeddings
 from xmodal.eval.extract import extract_embeddings
-from xmodal.train.pretrained import load_pretrained
+from xmodal.methods import load_pretrained
 
 
 def run(cmd: list[str], preexec_fn) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from xmodal.eval.embedding_sets import is_done
 from xmodal.eval.extract import extract_embeddings
-from xmodal.train.pretrained import load_pretrained
+from xmodal.methods import load_pretrained
 
 
 def test_sigkill_then_rerun_gives_the_uninterrupted_embeddings(tiny_dump: Path, tiny_exp: Path,

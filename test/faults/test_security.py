@@ -17,7 +17,7 @@ import torch
 from xmodal.bin import extract as extract_cli
 from xmodal.config import save_config
 from xmodal.train.checkpoint import CheckpointError, load_checkpoint
-from xmodal.train.config import TrainConfig
+from xmodal.methods.cross_modal import CrossModalConfig
 
 PACKAGE = Path(__file__).resolve().parents[2] / "xmodal"
 FORBIDDEN = {"os.system", "os.popen", "eval", "exec", "pickle.load", "pickle.loads",
@@ -159,7 +159,7 @@ def test_checkpoint_with_a_pickled_object_is_refused(tmp_path: Path, extra: str,
                                               r"pickled Python object \(.+\), not only tensors"):
         load_checkpoint(path)
     # The same through a tool: extraction with that file as the model.
-    save_config(TrainConfig(), path.parent / "config.yaml")
+    save_config(CrossModalConfig(), path.parent / "config.yaml")
     assert extract_cli.main(["--exp-dir", str(path.parent), "--feats-dir", str(tmp_path),
                              "--out-dir", str(tmp_path / "emb")]) == 1
     assert capsys.readouterr().err.startswith(f"error: {path}: refused")

@@ -46,8 +46,10 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
            "optim": {"epochs": 1, "lr": 0.05},
            "loss": {"content": True, "identity": True, "disentangle": True, "adversary_dim": 8}}
     write(conf / "tiny_dis.yaml", ssl)
-    write(conf / "tiny_sup.yaml", {"model": MODEL, "crop_frames": 48, "batch_size": 4,
-                                   "steps_per_epoch": 2, "epochs": 1, "num_workers": 0})
+    write(conf / "tiny_sup.yaml", {"method": "supervised", "model": MODEL,
+                                   "data": {"crop_frames": 48, "batch_size": 4,
+                                            "batches_per_epoch": 2, "num_workers": 0},
+                                   "optim": {"epochs": 1, "lr": 0.05}})
     write(conf / "tiny_ft.yaml", {"steps": 5, "batch_classes": 2})
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}

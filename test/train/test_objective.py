@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from xmodal.methods.cross_modal import Adversaries, CrossModalObjective, LossConfig
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
-from xmodal.train.config import LossConfig
-from xmodal.train.objective import Adversaries, CrossModalObjective
 
 DIM, BATCH, FRAMES = 16, 4, 12
 TINY = ModelConfig(width=0.125, face_size=32, face_channels=3, n_mels=40, embed_dim=DIM,
@@ -43,7 +42,7 @@ def reached(model: TwoStreamModel) -> set[str]:
 def test_each_loss_trains_its_own_heads_and_the_trunks(term, parts):
     torch.manual_seed(0)
     model = TwoStreamModel(TINY).train()
-    objective = CrossModalObjective(ALL_LOSSES, DIM)
+    objective = CrossModalObjective(ALL_LOSSES)
     terms = objective(model(*batch()), torch.Generator().manual_seed(0))
     terms[term].backward()
     assert reached(model) == parts
@@ -74,19 +73,19 @@ def test_each_adversary_reads_the_other_factor_s_embedding(silenced, parts):
         for p in getattr(adversaries, silenced).parameters():
             p.zero_()
     out = embeddings()
-    adversaries.confusion(out, torch.Generator().manual_seed(0))["confusion_loss"].backward()
+    adversaries.model_terms(out, torch.Generator().manual_seed(0))["confusion_loss"].backward()
     assert fed(out) == parts
 
 
 def test_the_model_loss_does_not_train_the_adversaries_nor_their_loss_the_model():
     torch.manual_seed(0)
     model = TwoStreamModel(TINY).train()
-    objective = CrossModalObjective(ALL_LOSSES, DIM)
+    objective = CrossModalObjective(ALL_LOSSES)
     adversaries = Adversaries(ALL_LOSSES, DIM)
     out = model(*batch())
     gen = torch.Generator().manual_seed(0)
-    model_loss = objective(out, gen)["loss"] + adversaries.confusion(out, gen)["confusion_loss"]
-    adversary_loss = adversaries(out, gen)["adversary_loss"]
+    model_loss = objective(out, gen)["loss"] + adversaries.model_terms(out, gen)["confusion_loss"]
+    adversary_loss = adversaries.own_terms(out, gen)["adversary_loss"]
     model_loss.backward(retain_graph=True)
     assert reached(model) == set(PARTS)
     assert all(p.grad is None for p in adversaries.parameters())
@@ -105,8 +104,8 @@ def test_alpha_scales_the_confusion_term_and_nothing_else():
                          adversary_dim=8)
         adversaries = Adversaries(cfg, DIM)
         gen = torch.Generator().manual_seed(0)
-        results[alpha] = (adversaries.confusion(out, gen)["confusion_loss"].item(),
-                          adversaries(out, torch.Generator().manual_seed(0))["adversary_loss"]
+        results[alpha] = (adversaries.model_terms(out, gen)["confusion_loss"].item(),
+                          adversaries.own_terms(out, torch.Generator().manual_seed(0))["adversary_loss"]
                           .item())
     assert results[2.5][0] == pytest.approx(2.5 * results[1.0][0], rel=1e-6)
     assert results[2.5][0] > 0

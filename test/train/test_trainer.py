@@ -27,7 +27,7 @@ def train(config: Path, dump: Path, out: Path, *extra: str) -> subprocess.Comple
 def weights(path: Path) -> dict[str, torch.Tensor]:
     state = load_checkpoint(path)
     return {**{f"model.{k}": v for k, v in state["model"].items()},
-            **{f"adv.{k}": v for k, v in state["adversaries"].items()},
+            **{f"adv.{k}": v for k, v in state["auxiliary"].items()},
             **{f"obj.{k}": v for k, v in state["objective"].items()}}
 
 

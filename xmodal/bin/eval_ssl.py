@@ -16,8 +16,9 @@ from xmodal.atomic import write_text_atomic
 from xmodal.config import ConfigError
 from xmodal.eval.ssl_results import chance_failures, format_table
 from xmodal.eval.ssl_tasks import ssl_task_accuracies, track_verification_eer
+from xmodal.methods import load_pretrained
+from xmodal.methods.cross_modal import CrossModalConfig
 from xmodal.train.checkpoint import CheckpointError
-from xmodal.train.pretrained import load_pretrained
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, cfg = load_pretrained(args.exp_dir)
+        if not isinstance(cfg, CrossModalConfig):
+            raise ConfigError(f"{args.exp_dir}: trained with method '{cfg.method}'; the "
+                              "self-supervised tasks are those of method 'cross_modal'")
         result = ssl_task_accuracies(model, args.data_dir, cfg.data.n_frames,
                                      args.batch_size or cfg.data.batch_size, args.batches,
                                      args.seed, cfg.loss.similarity, args.n_boot)

@@ -22,7 +22,7 @@ from xmodal.eval.embedding_sets import ExtractError, is_done
 from xmodal.eval.extract import ExtractConfig, extract_embeddings, feature_bins
 from xmodal.models.mean_logmel import MeanLogMel
 from xmodal.train.checkpoint import CheckpointError
-from xmodal.train.pretrained import load_pretrained
+from xmodal.methods import load_pretrained
 
 
 def build_parser() -> argparse.ArgumentParser:

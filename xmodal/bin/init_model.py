@@ -13,8 +13,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from xmodal.config import ConfigError, load_config
-from xmodal.train.config import TrainConfig
+from xmodal.config import ConfigError
+from xmodal.methods import load_run_config
 from xmodal.train.trainer import write_initial_model
 
 
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"init_model: {args.output_dir}/model.pt exists; skipping", file=sys.stderr)
         return 0
     try:
-        cfg = load_config(args.config, TrainConfig)
+        method, cfg = load_run_config(args.config)
         if args.seed is not None:
             cfg = dataclasses.replace(cfg, seed=args.seed)
-        write_initial_model(cfg, args.output_dir)
+        write_initial_model(method, cfg, args.output_dir)
     except (ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

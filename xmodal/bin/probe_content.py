@@ -18,6 +18,7 @@ import torch
 from xmodal.atomic import write_text_atomic
 from xmodal.config import ConfigError, load_config
 from xmodal.eval.probe import ProbeConfig, format_result, probe_experiment
+from xmodal.methods import load_pretrained
 from xmodal.train.checkpoint import CheckpointError
 
 
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     spm_dir = Path(args.spm_dir) if args.spm_dir else Path(args.exp_dir).parent / "probe_spm"
     try:
         cfg = load_config(args.config, ProbeConfig)
-        result = probe_experiment(args.exp_dir, args.train_dir, args.test_dir, cfg, spm_dir,
+        model, _ = load_pretrained(args.exp_dir, args.device)  # before any training: fail fast
+        result = probe_experiment(model, args.train_dir, args.test_dir, cfg, spm_dir,
                                   args.device)
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -33,7 +33,6 @@ from xmodal.data.datadir import read_table, sorted_keys
 from xmodal.data.scp import ScpReader
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import TwoStreamModel
-from xmodal.train.pretrained import load_pretrained
 
 HEADS = ("content", "identity")
 BLANK = 0  # CTC blank; sentencepiece id p is probe class p + 1
@@ -293,10 +292,11 @@ def run_probe(train_embs: Sequence[torch.Tensor], train_refs: Sequence[Sequence[
 
 # ----------------------------------------------------------------------------- experiment
 
-def probe_experiment(exp_dir: str | os.PathLike, train_dir: str | os.PathLike,
+def probe_experiment(model: TwoStreamModel, train_dir: str | os.PathLike,
                      test_dir: str | os.PathLike, cfg: ProbeConfig, spm_dir: str | os.PathLike,
                      device: str | torch.device = "cpu") -> dict:
-    """Probe both audio heads of a trained experiment; the result ``probe.json`` holds.
+    """Probe both audio heads of a trained model (on ``device``); the result ``probe.json``
+    holds.
 
     The sentencepiece model ``spm_dir/unigram<vocab_size>.model`` is trained on the
     training set's transcripts unless it exists (it is shared by every experiment).
@@ -304,7 +304,6 @@ def probe_experiment(exp_dir: str | os.PathLike, train_dir: str | os.PathLike,
     dirs = {"train": Path(train_dir), "test": Path(test_dir)}
     keys = {name: sorted_keys(read_table(d / "feats.scp")) for name, d in dirs.items()}
     texts = {name: read_transcripts(dirs[name], keys[name]) for name in dirs}
-    model, _ = load_pretrained(exp_dir, device)  # before any training: fail fast
     spm_model = Path(spm_dir) / f"unigram{cfg.vocab_size}.model"
     if not spm_model.is_file():
         train_sentencepiece(dirs["train"] / "text", spm_model.with_suffix(""), cfg.vocab_size)

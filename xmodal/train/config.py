@@ -1,32 +1,14 @@
-"""Training configuration of the cross-modal model: one yaml file per loss combination."""
+"""What the one trainer reads from every method's config: optimiser, seed, AMP, averaging.
+
+Each method's config (``xmodal.methods``) is a ``RunConfig`` with its own ``model``, ``data``
+and ``loss`` sections added; the trainer reads only the fields declared here and
+``data.batch_size`` / ``data.num_workers``, which every method's data section has.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
-
-from xmodal.losses.identity import FACE_STEPS
-from xmodal.models.two_stream import ModelConfig
-
-SIMILARITIES = ("cosine", "euclidean")
-
-
-@dataclass
-class DataConfig:
-    """How training windows are drawn (DESIGN §4: B tracks x N aligned frames)."""
-
-    n_frames: int = 30            # N video frames per window (N-4 output steps)
-    batch_size: int = 30          # B distinct face-tracks per batch (per process)
-    batches_per_epoch: int = 1000  # a fixed number of clips per epoch, whatever the corpus
-    valid_batches: int = 50       # fixed-seed batches of ssl_test scored after each epoch
-    num_workers: int = 2          # DataLoader worker processes
-
-    def __post_init__(self) -> None:
-        if self.n_frames < 6:
-            raise ValueError(f"data.n_frames must be >= 6 (receptive field 5), got {self.n_frames}")
-        if self.batch_size < 2 or self.batches_per_epoch < 1 or self.valid_batches < 1:
-            raise ValueError("data.batch_size >= 2, batches_per_epoch and valid_batches >= 1")
-
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -59,39 +41,15 @@ class OptimConfig:
 
 
 @dataclass
-class LossConfig:
-    """Which self-supervised objectives train the network; absent ones are not built."""
+class RunConfig:
+    """The fields every method's config shares."""
 
-    content: bool = True          # N-way audio-visual sync within a track
-    identity: bool = True         # B-way voice-to-face matching across tracks
-    disentangle: bool = False     # confusion loss with two adversaries (needs both above)
-    alpha: float = 1.0            # weight of the confusion terms
-    similarity: str = "cosine"    # cosine (learnable scale/bias) or euclidean (negative distance)
-    adversary_dim: int = 256      # projection size of each adversary
-    # Face steps scored by the identity loss: one random step per track (paper) or every
-    # step (the same objective's expectation over that draw, with less gradient noise).
-    identity_face_steps: str = "random"
-
-    def __post_init__(self) -> None:
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"loss.similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
-        if not (self.content or self.identity):
-            raise ValueError("at least one of loss.content and loss.identity must be true")
-        if self.identity_face_steps not in FACE_STEPS:
-            raise ValueError(f"loss.identity_face_steps must be one of {FACE_STEPS}, "
-                             f"got {self.identity_face_steps!r}")
-        if self.disentangle and not (self.content and self.identity):
-            raise ValueError("loss.disentangle needs loss.content and loss.identity")
-
-
-@dataclass
-class TrainConfig:
-    """Everything ``python -m xmodal.bin.train`` needs besides the data and output paths."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    method: str = ""              # the registry's name for the method (xmodal.methods)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
     seed: int = 0
     amp: bool = False             # bf16 autocast on GPU; ignored on CPU
     average_last: int = 1         # the final model averages the last k epochs' weights
+
+    def __post_init__(self) -> None:
+        if self.average_last < 1:
+            raise ValueError(f"average_last must be >= 1, got {self.average_last}")

@@ -25,7 +25,7 @@ import torch
 from xmodal.data.track_windows import TrackWindowDataset
 from xmodal.synth import layout
 from xmodal.synth.corpus import CorpusSpec, sample_identity
-from xmodal.train.pretrained import load_pretrained
+from xmodal.methods import load_pretrained
 
 WINDOWS = 3  # windows per track, evenly spaced
 ATTRIBUTES = ("gender", "age", "pitch", "rate", "formant", "hair_lightness", "skin_tone",
