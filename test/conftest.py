@@ -91,14 +91,30 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def tiny_dump(tiny_corpus: Path, tmp_path_factory) -> Path:
     """Stages 1-2 of the recipe on the tiny corpus: ``dump/{ssl_train,ssl_test}`` (32 px faces)."""
-    root = tmp_path_factory.mktemp("recipe")
+    return make_dump(tiny_corpus, tmp_path_factory.mktemp("recipe"))
+
+
+@pytest.fixture(scope="session")
+def learning_dump(tmp_path_factory) -> Path:
+    """A dump big enough to learn from in seconds: 40 training face-tracks of 40 people, and
+    held-out tracks of 6 others (2 videos each); 32 px, 4-7 word sentences."""
+    root = tmp_path_factory.mktemp("learning")
+    corpus = make_corpus(root / "corpus", "--size", "32", "--vox2-dev-speakers", "40",
+                         "--vox2-dev-videos", "1", "--vox2-test-speakers", "6",
+                         "--vox1-dev-speakers", "0", "--vox1-test-speakers", "0",
+                         "--min-words", "4")
+    return make_dump(corpus, root)
+
+
+def make_dump(corpus: Path, root: Path) -> Path:
+    """``root/dump/{ssl_train,ssl_test}`` of ``corpus``'s VoxCeleb2 dev and test tracks."""
     conf = root / "dump.yaml"
     conf.write_text("face_size: 32\nface_gray: false\nn_mels: 40\nav_tolerance_s: 0.1\n")
     for name, subset in (("ssl_train", "dev"), ("ssl_test", "test")):
         data = root / "data" / name
-        run_module("xmodal.bin.prepare_voxceleb", "vox2", "--root", str(tiny_corpus / "voxceleb2"),
+        run_module("xmodal.bin.prepare_voxceleb", "vox2", "--root", str(corpus / "voxceleb2"),
                    "--subset", subset, "--out-dir", str(data),
-                   "--text", str(tiny_corpus / "annotations" / "text"))
+                   "--text", str(corpus / "annotations" / "text"))
         run_module("xmodal.bin.dump", "--config", str(conf), "--data-dir", str(data),
                    "--out-dir", str(root / "dump" / name), "--job", "1")
         run_module("xmodal.bin.merge_dump", "--data-dir", str(data), "--out-dir",

@@ -144,8 +144,7 @@ def test_cli_probes_both_heads(tiny_dump: Path, exp_dir: Path):
     r = json.loads(out.read_text())
     n_test = len((tiny_dump / "ssl_test" / "feats.scp").read_text().splitlines())
     for head in ("content", "identity"):
-        assert r[head]["n_test"] == n_test and r[head]["uer"] >= 0.0
-        assert 0.0 <= r[head]["train_uer"]
+        assert r[head]["n_test"] == n_test
     assert 0.0 < r["chance_uer"] <= 1.0 and 2 <= r["vocab_size"] <= 40
     spm_model = exp_dir.parent / "probe_spm" / "unigram40.model"
     assert r["spm_model"] == str(spm_model)

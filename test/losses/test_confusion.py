@@ -35,7 +35,27 @@ def test_confusion_gradients_reach_features_not_adversary(adversary_cls):
     loss.backward()
     assert visual.grad.abs().sum() > 0 and audio.grad.abs().sum() > 0
     assert all(p.grad is None for p in adversary.parameters())
-    assert 0.0 <= acc.item() <= 1.0
+
+
+@pytest.mark.parametrize("adversary_cls", [SyncAdversary, IdentityAdversary])
+@pytest.mark.parametrize("scale, expected", [(10.0, 1.0), (-10.0, 0.0)])
+def test_reported_accuracy_is_the_adversarys(adversary_cls, scale, expected):
+    """Each track's visual and audio features are one constant vector, projected by identity
+    maps: an adversary with a positive similarity scale finds every match (accuracy 1), one
+    with a negative scale none (0), and ``confusion_loss`` reports exactly that."""
+    adversary = adversary_cls(DIM, adv_dim=DIM)
+    vectors = torch.randn(BATCH, DIM, 1, generator=torch.Generator().manual_seed(1))
+    # Every step of a track differs (sync has a right answer) but points the same way for
+    # the identity task's time average: step t is vector + t * (one direction per step).
+    steps = torch.eye(DIM)[:, :STEPS].unsqueeze(0) * 3.0
+    feats = vectors + steps
+    with torch.no_grad():
+        for linear in (adversary.project_visual, adversary.project_audio):
+            linear.weight.copy_(torch.eye(DIM))
+            linear.bias.zero_()
+        adversary.similarity.scale.fill_(scale)
+    _, acc = adversary.confusion_loss(feats, feats.clone(), torch.Generator().manual_seed(0))
+    assert acc.item() == expected
 
 
 @pytest.mark.parametrize("adversary_cls", [SyncAdversary, IdentityAdversary])
