@@ -31,7 +31,7 @@ def test_uniform_adversary_output_gives_log_k(adversary_cls, classes):
 def test_confusion_gradients_reach_features_not_adversary(adversary_cls):
     adversary = adversary_cls(DIM, adv_dim=8)
     visual, audio = features()
-    loss, acc = adversary.confusion_loss(visual, audio, torch.Generator().manual_seed(0))
+    loss, _ = adversary.confusion_loss(visual, audio, torch.Generator().manual_seed(0))
     loss.backward()
     assert visual.grad.abs().sum() > 0 and audio.grad.abs().sum() > 0
     assert all(p.grad is None for p in adversary.parameters())

@@ -20,9 +20,9 @@ from xmodal.config import ConfigError
 from xmodal.data.datadir import DataDirError
 from xmodal.eval.embedding_sets import ExtractError, is_done
 from xmodal.eval.extract import ExtractConfig, extract_embeddings, feature_bins
+from xmodal.methods import load_pretrained
 from xmodal.models.mean_logmel import MeanLogMel
 from xmodal.train.checkpoint import CheckpointError
-from xmodal.methods import load_pretrained
 
 
 def build_parser() -> argparse.ArgumentParser:

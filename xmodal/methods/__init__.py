@@ -14,9 +14,9 @@ import yaml
 
 from xmodal.config import ConfigError, from_dict
 from xmodal.methods import cross_modal, supervised
-from xmodal.train.method import Method
 from xmodal.train.checkpoint import load_checkpoint, load_model_weights
 from xmodal.train.config import RunConfig
+from xmodal.train.method import Method
 
 METHODS: dict[str, Method] = {m.name: m for m in (cross_modal.METHOD, supervised.METHOD)}
 DEFAULT_METHOD = cross_modal.METHOD.name

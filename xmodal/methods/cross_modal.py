@@ -24,10 +24,10 @@ from xmodal.losses.confusion import IdentityAdversary, SyncAdversary
 from xmodal.losses.identity import FACE_STEPS, IdentityLoss
 from xmodal.losses.similarity import SIMILARITY_KINDS
 from xmodal.losses.sync import SyncLoss
-from xmodal.train.method import Auxiliary, Method, MethodNetwork, TrainingData
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.config import RunConfig
 from xmodal.train.distributed import gather_batch
+from xmodal.train.method import Auxiliary, Method, MethodNetwork, TrainingData
 
 
 @dataclass

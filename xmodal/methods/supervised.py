@@ -27,11 +27,11 @@ from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.scp import ScpReader
 from xmodal.finetune.npair_layer import SpeakerGroups
 from xmodal.losses.npair import NPairLoss
-from xmodal.train.method import Method, MethodNetwork, TrainingData
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.train.config import RunConfig
 from xmodal.train.distributed import gather_batch
+from xmodal.train.method import Method, MethodNetwork, TrainingData
 
 PathLike = str | os.PathLike
 LOSSES = ("softmax", "npair")

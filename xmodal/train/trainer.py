@@ -30,12 +30,12 @@ from tqdm import tqdm
 
 from xmodal.atomic import write_text_atomic
 from xmodal.config import save_config
-from xmodal.train.method import Auxiliary, Method, MethodNetwork, TrainingData
 from xmodal.train import distributed
 from xmodal.train.checkpoint import (average_model_weights, checkpoint_path, completed_epochs,
                                      load_checkpoint, load_model_weights, save_checkpoint)
 from xmodal.train.config import RunConfig
 from xmodal.train.global_batchnorm import convert_to_global_batchnorm
+from xmodal.train.method import Auxiliary, Method, MethodNetwork, TrainingData
 
 log = logging.getLogger(__name__)
 VALID_SEED = 20200504  # validation batches are the same in every epoch and every run
