@@ -58,15 +58,24 @@ def test_rgb_faces():
 
 @torch.no_grad()
 def test_embed_utterance_averages_identity_over_any_length():
+    """Known answer: with the last layer of each audio head zeroed but for its bias, every
+    step of the identity head is exactly that bias, so the utterance embedding (the mean over
+    time, of the identity head, whatever the length) is the bias too; the content head's
+    differs, and a sum over steps would scale it."""
     torch.manual_seed(0)
     model = TwoStreamModel(SMALL).eval()
+    biases = {}
+    for name in ("audio_identity", "audio_content"):
+        last = getattr(model, name).layers[3]
+        last.weight.zero_()
+        biases[name] = torch.randn(16)
+        last.bias.copy_(biases[name])
     for frames in (40, 123):
         feats = torch.randn(1, frames, SMALL.n_mels)
         emb = model.embed_utterance(feats)
         assert emb.shape == (16,)
-        identity = model.forward_audio(feats)["identity"]
-        assert torch.allclose(emb, identity[0].mean(dim=-1))
-        assert identity.shape[-1] == -(-frames // 4) - 4
+        assert torch.allclose(emb, biases["audio_identity"], atol=1e-6)
+        assert model.forward_audio(feats)["identity"].shape[-1] == -(-frames // 4) - 4
     with pytest.raises(ValueError, match="one utterance"):
         model.embed_utterance(torch.randn(2, 40, SMALL.n_mels))
 
