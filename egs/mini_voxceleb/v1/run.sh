@@ -21,7 +21,7 @@ ssl_configs=""      # default: the preset's configs
 finetune_subsets="" # default: the preset's spk_dev speaker counts (stage 7)
 probe_tags="-"      # default (-): the preset's content-probe models (stage 8); "" for none
 chance_check=true   # stage 4 fails when a trained loss stayed within its interval of chance
-train_jobs=2        # models trained at once, on nproc/train_jobs threads each (bench/parallel_training.py)
+train_jobs=""       # models trained at once, on nproc/train_jobs threads each (default: the preset's)
 
 . utils/parse_options.sh
 
@@ -42,6 +42,9 @@ case $preset in
     default_subsets="20"    # the limited-label case; "all" would cost a second supervised model
     finetune_tags="ssl_id_content_dis"
     default_probe_tags="ssl_id_content_dis"
+    # Its two configs are unequal (40 s and 170 s): side by side on one thread each, the
+    # longer one would finish alone on one thread, later than both in turn on two.
+    default_train_jobs=1
     ;;
   full)
     default_root=full
@@ -54,6 +57,9 @@ case $preset in
     default_subsets="25 50 100 all"
     finetune_tags="ssl_identity ssl_id_content_dis"
     default_probe_tags="ssl_id_content ssl_id_content_dis"
+    # Four configs in two pairs of similar length (content, identity; content + identity,
+    # + dis), two supervised baselines and two probes at a time: 1.42x the throughput.
+    default_train_jobs=2
     ;;
   sweep)
     default_root=sweep
@@ -66,6 +72,7 @@ case $preset in
     default_subsets=""
     finetune_tags=""
     default_probe_tags=""
+    default_train_jobs=1
     ;;
   *) echo "$0: unknown --preset '$preset' (demo, full or sweep)" >&2; exit 1 ;;
 esac
@@ -74,6 +81,7 @@ esac
 [ -n "$ssl_configs" ] || ssl_configs=$default_configs
 [ -n "$finetune_subsets" ] || finetune_subsets=$default_subsets
 [ "$probe_tags" != "-" ] || probe_tags=$default_probe_tags
+[ -n "$train_jobs" ] || train_jobs=$default_train_jobs
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
