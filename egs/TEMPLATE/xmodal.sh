@@ -62,18 +62,15 @@ if [ "$train_jobs" -gt 1 ] && [ "$ngpu" -gt 0 ]; then
 fi
 threads=$(( $(nproc) / train_jobs )); [ "$threads" -ge 1 ] || threads=1
 bg_running=0; bg_failed=0
+bg_reap() { wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 )); }
 bg() {
   if [ "$train_jobs" -le 1 ]; then "$@"; return; fi
-  if [ "$bg_running" -ge "$train_jobs" ]; then
-    wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 ))
-  fi
+  [ "$bg_running" -lt "$train_jobs" ] || bg_reap
   OMP_NUM_THREADS=$threads "$@" &
   bg_running=$(( bg_running + 1 ))
 }
 bg_wait() {
-  while [ "$bg_running" -gt 0 ]; do
-    wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 ))
-  done
+  while [ "$bg_running" -gt 0 ]; do bg_reap; done
   if [ "$bg_failed" -gt 0 ]; then log "$1: $bg_failed job(s) failed (their logs say why)"; exit 1; fi
 }
 

@@ -83,12 +83,6 @@ class CrossModalConfig(RunConfig):
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.method != "cross_modal":
-            raise ValueError(f"method must be 'cross_modal' in a cross-modal config, "
-                             f"got {self.method!r}")
-
 
 Outputs = dict[str, dict[str, torch.Tensor]]
 

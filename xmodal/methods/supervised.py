@@ -76,12 +76,6 @@ class SupervisedConfig(RunConfig):
     data: SupervisedData = field(default_factory=SupervisedData)
     loss: SupervisedLoss = field(default_factory=SupervisedLoss)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.method != "supervised":
-            raise ValueError(f"method must be 'supervised' in a supervised config, "
-                             f"got {self.method!r}")
-
 
 # The keys of the supervised yaml before it moved onto the one trainer, and where they went.
 OLD_KEYS = {"crop_frames": "data.crop_frames", "batch_size": "data.batch_size",

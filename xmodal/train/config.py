@@ -6,6 +6,7 @@ and ``loss`` sections added; the trainer reads only the fields declared here and
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -51,5 +52,10 @@ class RunConfig:
     average_last: int = 1         # the final model averages the last k epochs' weights
 
     def __post_init__(self) -> None:
+        # Each method's config declares its own name as the default of ``method``.
+        own = next(f.default for f in dataclasses.fields(self) if f.name == "method")
+        if self.method != own:
+            raise ValueError(f"method must be {own!r} in a {type(self).__name__}, "
+                             f"got {self.method!r}")
         if self.average_last < 1:
             raise ValueError(f"average_last must be >= 1, got {self.average_last}")
