@@ -65,8 +65,8 @@ def from_dict(cls: type[T], data: Any, where: str = "", source: str = "<dict>") 
         raise ConfigError(f"{source}: {where or '<top>'}: {err}") from None
 
 
-def load_config(path: str | os.PathLike, cls: type[T]) -> T:
-    """Load yaml file ``path`` (safe loader) into dataclass ``cls``."""
+def read_yaml(path: str | os.PathLike) -> Any:
+    """The contents of yaml file ``path`` (safe loader; an empty file is ``{}``)."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -75,7 +75,12 @@ def load_config(path: str | os.PathLike, cls: type[T]) -> T:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid yaml: {err}") from None
-    return from_dict(cls, {} if data is None else data, source=str(path))
+    return {} if data is None else data
+
+
+def load_config(path: str | os.PathLike, cls: type[T]) -> T:
+    """Load yaml file ``path`` (safe loader) into dataclass ``cls``."""
+    return from_dict(cls, read_yaml(path), source=str(path))
 
 
 def to_dict(obj: Any) -> dict:

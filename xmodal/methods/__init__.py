@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 import torch
-import yaml
 
-from xmodal.config import ConfigError, from_dict
+from xmodal.config import ConfigError, from_dict, read_yaml
 from xmodal.methods import cross_modal, supervised
 from xmodal.train.checkpoint import load_checkpoint, load_model_weights
 from xmodal.train.config import RunConfig
@@ -44,13 +43,7 @@ def _old_supervised_format(data: dict, path: Path) -> ConfigError | None:
 def load_run_config(path: str | os.PathLike) -> tuple[Method, RunConfig]:
     """The method a training yaml names and its config, checked (unknown keys are errors)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid yaml: {err}") from None
-    data = {} if data is None else data
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: '<top>' must be a mapping, got {type(data).__name__}")
     old = _old_supervised_format(data, path)
