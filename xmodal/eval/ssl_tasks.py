@@ -8,7 +8,6 @@ its own embedding only. Batches are drawn with a fixed seed, so every model sees
 """
 from __future__ import annotations
 
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from xmodal.data.datadir import read_table
 from xmodal.data.scp import ScpReader
 from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
-from xmodal.eval.metrics import compute_eer
+from xmodal.eval.metrics import eer_from_det_curve
+from xmodal.eval.pair_det import all_pairs_det_curve
 from xmodal.eval.ssl_results import EMBEDDINGS
 from xmodal.losses.identity import pick_random_step
 from xmodal.models.two_stream import TwoStreamModel
@@ -110,12 +110,12 @@ def track_verification_eer(model: TwoStreamModel, dump_dir: str | Path) -> dict:
         out = model.forward_audio(torch.from_numpy(np.array(feats[key]))[None].to(device))
         for emb in EMBEDDINGS:
             embs[emb].append(out[emb][0].mean(dim=-1))
-    video = [k.rsplit("/", 1)[0] for k in keys]
-    pairs = [(i, j) for i, j in combinations(range(len(keys)), 2) if video[i] != video[j]]
-    i, j = np.array(pairs).T
-    labels = np.array([utt2spk[keys[a]] == utt2spk[keys[b]] for a, b in pairs])
-    result = {"track_pairs": len(pairs), "track_target_pairs": int(labels.sum())}
+    videos = [k.rsplit("/", 1)[0] for k in keys]
+    speakers = [utt2spk[k] for k in keys]
+    result = {}
     for emb in EMBEDDINGS:
         x = F.normalize(torch.stack(embs[emb]), dim=-1).cpu().numpy()
-        result[f"track_eer_{emb}"] = compute_eer((x[i] * x[j]).sum(axis=1), labels)
+        p_miss, p_fa, n_target, n_nontarget = all_pairs_det_curve(x, speakers, videos)
+        result[f"track_eer_{emb}"] = eer_from_det_curve(p_miss, p_fa)
+    result.update(track_pairs=n_target + n_nontarget, track_target_pairs=n_target)
     return result
