@@ -21,6 +21,8 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
            "content_acc_content_ci": [0.45, 0.55], "identity_acc_identity_ci": [0.05, 0.6],
            "track_eer_identity": 21.5, "track_eer_content": 40.0}
     write_json(exp / "ssl_id_content_dis" / "ssl_eval.json", ssl)
+    write_json(exp / "ssl_content" / "ssl_eval.json", ssl)
+    (exp / "ssl_content" / "config.yaml").write_text("loss: {content: true, identity: false}\n")
     (exp / "ssl_id_content_dis" / "config.yaml").write_text(
         "loss: {content: true, identity: true, disentangle: true}\n")
     rng = np.random.default_rng(0)
@@ -41,7 +43,7 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
     (exp / "ssl_id_content_dis" / "train_log.jsonl").write_text(
         "\n".join(json.dumps(e) for e in log) + "\n")
 
-    md = write_report(exp, ["ssl_identity", "ssl_id_content_dis"], ["trials"],
+    md = write_report(exp, ["ssl_content", "ssl_identity", "ssl_id_content_dis"], ["trials"],
                       ["ssl_id_content_dis"], ["10", "all"], ["ssl_id_content_dis"],
                       ["mean_logmel"], n_boot=200)
     assert md == (exp / "RESULTS.md").read_text()
@@ -50,6 +52,9 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
             "21.5 (18.9) |") in md
     assert "| Con., Id. and Dis. loss | 31.25 [25.00, 37.50] (22.1) | 0.900 [0.800, 1.000] |" in md
     assert "| Identity loss only | - | - | - |" in md  # not run: shown as missing
+    # A content-only model's identity head was never trained: its row is "-" as in the paper.
+    assert "| identity | Content loss only | - | - | - |" in md
+    assert "| content | Content loss only | 50.0 [45.0, 55.0] (" in md
     assert "| Mean log-mel (floor) | - | - | - |" in md  # scored, no metrics yet
     assert "| Con., Id. and Dis. loss | - | 12.50 (9.4) |" in md
     assert "| Con., Id. and Dis. loss | 40.0 | 90.0 | 100.0 |" in md

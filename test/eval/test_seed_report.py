@@ -54,4 +54,7 @@ def test_every_claim_on_every_seed(tmp_path: Path, score_lines):
         ("1", "Identity loss only", "EER significantly below Mean log-mel (floor)"): False,
     }
     assert "4 of 6 hold" in md
+    # Heads a model never trained are "-", not numbers.
+    assert "| 0 | Content loss only | 50.0 [45.0, 55.0] | - |" in md
+    assert "| 0 | Identity loss only | - | 25.0 [22.0, 28.0] |" in md
     assert proc.returncode == 2 and "claim failed: seed 1: Identity loss only" in proc.stderr

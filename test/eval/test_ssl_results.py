@@ -1,7 +1,7 @@
 """Table 2 results read by people and by the recipe's chance check."""
 from __future__ import annotations
 
-from xmodal.eval.ssl_results import accuracy_cell, chance_failures
+from xmodal.eval.ssl_results import EMBEDDINGS, accuracy_cell, chance_failures, format_table
 
 
 def test_chance_failures_name_the_trained_task_left_at_chance():
@@ -32,3 +32,14 @@ def test_each_trained_loss_is_judged_with_its_own_embedding():
               "identity_acc_content": 0.01, "identity_acc_content_ci": [0.0, 0.02]}
     failures = chance_failures(result, content_trained=True, identity_trained=True)
     assert [f.split(",")[0] for f in failures] == ["the content loss was trained"]
+
+
+def test_rows_of_an_untrained_head_are_dashes():
+    """Paper Table 2 shows '-' for the content head of an identity-only model."""
+    result = {f"{task}_acc_{emb}": 0.25 for task in EMBEDDINGS for emb in EMBEDDINGS}
+    result.update(chance_content=1 / 16, chance_identity=1 / 16, track_eer_identity=20.0,
+                  track_eer_content=45.0)
+    table = format_table({"id_only": result}, {"id_only": {"identity"}})
+    assert "| id_only | content | - | - | - |" in table
+    assert "| id_only | identity | 25.0 | 25.0 | 20.0 |" in table
+    assert "| id_only | content | 25.0 | 25.0 | 45.0 |" in format_table({"id_only": result})

@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     write_text_atomic(Path(args.exp_dir) / "ssl_eval.json", json.dumps(result, indent=1) + "\n")
-    print(format_table({Path(args.exp_dir).name: result}))
+    tag = Path(args.exp_dir).name
+    heads = {emb for emb in ("content", "identity") if getattr(cfg.loss, emb)}
+    print(format_table({tag: result}, {tag: heads}))
     failures = chance_failures(result, cfg.loss.content, cfg.loss.identity)
     if failures and not args.no_chance_check:
         for failure in failures:

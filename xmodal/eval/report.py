@@ -113,7 +113,8 @@ def table2(exp: Path, tags: list[str]) -> str:
         for tag in tags:
             r = load_json(exp / tag / "ssl_eval.json")
             paper = PAPER_TABLE2.get((tag, emb), (None, None, None))
-            if r is None:
+            # The rows of a head the model never trained are "-", as in the paper.
+            if r is None or not config_losses(exp / tag).get(emb):
                 cells = ["-", "-", "-"]
             else:
                 chance = r

@@ -95,8 +95,9 @@ def _numbers_table(seeds: dict[str, Path], tags: list[str], floors: list[str],
         for tag in tags + floors:
             r = load_json(exp / tag / "ssl_eval.json")
             m = load_json(exp / tag / "scores" / f"{trial}.metrics.json")
-            cells = ["-", "-"] if r is None else [accuracy_cell(r, "content_acc_content"),
-                                                   accuracy_cell(r, "identity_acc_identity")]
+            losses = config_losses(exp / tag)
+            cells = [accuracy_cell(r, f"{task}_acc_{task}") if r is not None and losses.get(task)
+                     else "-" for task in ("content", "identity")]
             lines.append(f"| {seed} | {name(tag)} | {cells[0]} | {cells[1]} | "
                          f"{metric_cell(m, 'eer', 2)} | {metric_cell(m, 'mindcf_p0.01', 3)} |")
     return "\n".join(lines)

@@ -32,12 +32,19 @@ def accuracy_cell(result: dict, key: str) -> str:
     return cell
 
 
-def format_table(results: dict[str, dict]) -> str:
-    """Paper Table 2 layout: one row per (model, embedding), content and identity accuracy."""
+def format_table(results: dict[str, dict], trained: dict[str, set[str]] | None = None) -> str:
+    """Paper Table 2 layout: one row per (model, embedding), content and identity accuracy.
+
+    ``trained`` names, per model, the embeddings whose head was trained (default: all); the
+    rows of the others are "-", as in the paper, since an untrained head measures nothing.
+    """
     lines = ["| model | embedding | content (sync) acc % | identity acc % | track EER % |",
              "|---|---|---|---|---|"]
     for tag, r in results.items():
         for emb in EMBEDDINGS:
+            if trained is not None and emb not in trained.get(tag, set()):
+                lines.append(f"| {tag} | {emb} | - | - | - |")
+                continue
             eer = f"{r[f'track_eer_{emb}']:.1f}" if f"track_eer_{emb}" in r else ""
             lines.append(f"| {tag} | {emb} | {accuracy_cell(r, f'content_acc_{emb}')} | "
                          f"{accuracy_cell(r, f'identity_acc_{emb}')} | {eer} |")
