@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xmodal.data.track_windows import TrackBatchSampler
+from xmodal.data.track_windows import TrackBatchSampler, check_even_split
 
 FRAMES = np.array([40, 31, 90, 30, 55, 64, 33, 47])
 
@@ -34,9 +34,16 @@ def test_replicas_split_every_global_batch_in_rank_order():
     assert len(TrackBatchSampler(FRAMES, 30, 4, 5, 7, rank=1, num_replicas=2)) == 5
 
 
-def test_a_global_batch_that_does_not_split_is_refused():
-    with pytest.raises(ValueError, match="batch_size=4 .* divisible by the number of processes \\(3\\)"):
+def test_a_global_batch_that_does_not_split_is_refused_with_sizes_that_do():
+    with pytest.raises(ValueError, match="batch of 4 tracks cannot be split evenly over 3 "
+                       "processes; with 3 processes use 3 or 6"):
         TrackBatchSampler(FRAMES, 30, 4, 5, 7, rank=0, num_replicas=3)
+    # The paper's B = 30 on 4 GPUs.
+    with pytest.raises(ValueError, match="with 4 processes use 28 or 32"):
+        check_even_split(30, 4, "data.batch_size", "tracks")
+    with pytest.raises(ValueError, match="with 4 processes use 4 "):
+        check_even_split(2, 4, "data.batch_size", "tracks")
+    check_even_split(32, 4, "data.batch_size", "tracks")
 
 
 def test_groups_give_batches_of_distinct_people_covering_every_track():

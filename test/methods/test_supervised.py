@@ -195,7 +195,8 @@ def test_npair_batches_pair_distinct_speakers_and_ranks_take_whole_pairs(train_d
     for index, (r0, r1) in enumerate(zip(*ranks)):
         glob = whole.batch(index)
         assert r0 == [glob[0], glob[2]] and r1 == [glob[1], glob[3]]
-    with pytest.raises(ValueError, match="3 pairs cannot be split evenly over 2"):
+    with pytest.raises(ValueError, match="3 anchor-positive pairs cannot be split evenly over 2 "
+                       "processes; with 2 processes use 2 or 4"):
         CropBatchSampler(data.labels, "npair", 8, 5, 0, 0, 2)
 
 

@@ -83,6 +83,18 @@ class TrackWindowDataset(Dataset):
         return torch.from_numpy(np.array(feats)), torch.from_numpy(faces)
 
 
+def check_even_split(units: int, parts: int, key: str, what: str) -> None:
+    """Refuse a global batch of ``units`` that ``parts`` processes cannot share evenly,
+    naming the nearest batch sizes that they can (every rank gathers equal-sized slices)."""
+    if units % parts == 0:
+        return
+    lower, upper = units - units % parts, units - units % parts + parts
+    sizes = f"{lower} or {upper}" if lower else f"{upper}"
+    raise ValueError(f"{key}: a global batch of {units} {what} cannot be split evenly over "
+                     f"{parts} processes; with {parts} processes use {sizes} (a multiple of "
+                     f"{parts}), or a process count that divides {units}")
+
+
 class TrackBatchSampler(Sampler):
     """Yields batches of ``(track, start)`` pairs; deterministic per epoch.
 
@@ -108,9 +120,7 @@ class TrackBatchSampler(Sampler):
             if batch_size > len(names):
                 raise ValueError(f"batch of {batch_size} distinct groups but only {len(names)}")
             self.members = [np.flatnonzero(index == g) for g in range(len(names))]
-        if batch_size % num_replicas:
-            raise ValueError(f"data.batch_size={batch_size} is the global batch and must be "
-                             f"divisible by the number of processes ({num_replicas})")
+        check_even_split(batch_size, num_replicas, "data.batch_size", "tracks")
         self.num_frames = num_frames
         self.n_frames = n_frames
         self.batch_size = batch_size

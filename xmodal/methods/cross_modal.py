@@ -55,6 +55,10 @@ class LossConfig:
     identity: bool = True         # B-way voice-to-face matching across tracks
     disentangle: bool = False     # confusion loss with two adversaries (needs both above)
     alpha: float = 1.0            # weight of the confusion terms
+    # Adversary strength: epochs trained without the confusion term (the adversaries learn
+    # meanwhile), and adversary updates per model update.
+    confusion_warmup_epochs: int = 0
+    adversary_steps: int = 1
     similarity: str = "cosine"    # cosine (learnable scale/bias) or euclidean (negative distance)
     adversary_dim: int = 256      # projection size of each adversary
     # Face steps scored by the identity loss: one random step per track (paper) or every
@@ -72,6 +76,9 @@ class LossConfig:
                              f"got {self.identity_face_steps!r}")
         if self.disentangle and not (self.content and self.identity):
             raise ValueError("loss.disentangle needs loss.content and loss.identity")
+        if self.confusion_warmup_epochs < 0 or self.adversary_steps < 1:
+            raise ValueError("loss.confusion_warmup_epochs must be >= 0 and loss.adversary_steps "
+                             f">= 1, got {self.confusion_warmup_epochs} and {self.adversary_steps}")
 
 
 @dataclass
@@ -128,17 +135,27 @@ class Adversaries(Auxiliary):
     def __init__(self, cfg: LossConfig, embed_dim: int):
         super().__init__()
         self.alpha = cfg.alpha
+        self.warmup_epochs = cfg.confusion_warmup_epochs
+        self.weight = cfg.alpha  # 0 during the warm-up (set_epoch)
+        self.steps_per_model_step = cfg.adversary_steps
         # (a) sync from identity embeddings, (b) track identity from content embeddings.
         self.sync_from_identity = SyncAdversary(embed_dim, cfg.adversary_dim, cfg.similarity)
         self.identity_from_content = IdentityAdversary(embed_dim, cfg.adversary_dim, cfg.similarity)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The confusion term is off for the first ``confusion_warmup_epochs`` epochs."""
+        self.weight = 0.0 if epoch <= self.warmup_epochs else self.alpha
+
     def model_terms(self, out: Outputs, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """alpha x (CE to uniform) of both adversaries, adversaries frozen; their accuracies."""
+        """alpha x (CE to uniform) of both adversaries, adversaries frozen; their accuracies.
+
+        The weight is 0 during the warm-up: the term is still computed, so the logged leakage
+        accuracies show what the adversaries find before the model is pushed to hide it."""
         a, v = out["audio"], out["visual"]
         sync_conf, sync_acc = self.sync_from_identity.confusion_loss(v["identity"], a["identity"])
         id_conf, id_acc = self.identity_from_content.confusion_loss(
             _global_batch(self, v["content"]), _global_batch(self, a["content"]), generator)
-        return {"confusion_loss": self.alpha * (sync_conf + id_conf),
+        return {"confusion_loss": self.weight * (sync_conf + id_conf),
                 "leak_content_in_identity_acc": sync_acc,
                 "leak_identity_in_content_acc": id_acc}
 

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.scp import ScpReader
+from xmodal.data.track_windows import check_even_split
 from xmodal.finetune.npair_layer import SpeakerGroups
 from xmodal.losses.npair import NPairLoss
 from xmodal.models.audio_trunk import audio_output_steps
@@ -163,9 +164,11 @@ class CropBatchSampler(Sampler):
         self.batch_size = (batch_size if self.groups is None
                            else 2 * min(batch_size // 2, len(self.groups.speakers)))
         units = self.batch_size // 2 if self.groups is not None else self.batch_size
-        if units % num_replicas:
-            raise ValueError(f"a global batch of {units} {'pairs' if self.groups else 'crops'} "
-                             f"cannot be split evenly over {num_replicas} processes")
+        if self.groups is not None:
+            check_even_split(units, num_replicas, "data.batch_size / 2 (n-pair: pairs)",
+                             "anchor-positive pairs")
+        else:
+            check_even_split(units, num_replicas, "data.batch_size", "crops")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose batches are drawn next."""

@@ -59,6 +59,11 @@ class Auxiliary(nn.Module, ABC):
 
     model_loss_key: str
     own_loss_key: str
+    # Updates of these modules per network update, each on the same (detached) outputs.
+    steps_per_model_step: int = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (1-based), e.g. for a warm-up; default: nothing."""
 
     @abstractmethod
     def model_terms(self, outputs: object, generator: torch.Generator) -> Terms:

@@ -162,6 +162,8 @@ def train(method: Method, cfg: RunConfig, data: TrainingData, output_dir: str | 
 
     for epoch in range(start_epoch, cfg.optim.epochs + 1):
         sampler.set_epoch(epoch)
+        if auxiliary is not None:
+            auxiliary.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         records, start = [], time.time()
         bar = tqdm(_loader(train_set, sampler, cfg.data.num_workers), total=len(sampler),
@@ -186,10 +188,14 @@ def train(method: Method, cfg: RunConfig, data: TrainingData, output_dir: str | 
                 nn.utils.clip_grad_norm_(network.parameters(), cfg.optim.grad_clip)
             optimizer.step()
             if auxiliary is not None:
-                aux_optimizer.zero_grad(set_to_none=True)
-                aux_terms[auxiliary.own_loss_key].backward()
-                distributed.average_gradients(auxiliary, ctx)
-                aux_optimizer.step()
+                for aux_step in range(auxiliary.steps_per_model_step):
+                    if aux_step:  # again on the same outputs, by the updated modules
+                        with autocast:
+                            aux_terms = auxiliary.own_terms(out, gen)
+                    aux_optimizer.zero_grad(set_to_none=True)
+                    aux_terms[auxiliary.own_loss_key].backward()
+                    distributed.average_gradients(auxiliary, ctx)
+                    aux_optimizer.step()
                 terms.update(aux_terms)
             records.append({k: float(v.detach()) for k, v in terms.items()})
             bar.set_postfix(loss=f"{records[-1]['loss']:.3f}")
