@@ -82,7 +82,63 @@ def test_cli(source, tmp_path):
     ok = run("--num-spk", "all", "--seed", "4", str(source), str(tmp_path / "all"))
     assert ok.returncode == 0, ok.stderr
     assert speakers_of(tmp_path / "all") == sorted(SPEAKERS)
+    budget = run("--num-spk", "4", "--num-utt", "4", str(source), str(tmp_path / "budget"))
+    assert budget.returncode == 0, budget.stderr
+    assert "4 speakers, 4 utterances" in budget.stderr
+    assert sorted(len(u) for u in utts_per_speaker(tmp_path / "budget").values()) == [1, 1, 1, 1]
     bad = run("--num-spk", "10", str(source), str(tmp_path / "x"))
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: ")
     assert "10 speakers" in bad.stderr and "only 8" in bad.stderr
+
+
+@pytest.fixture
+def budget_source(tmp_path) -> Path:
+    """6 speakers with 6 utterances each (3 videos x 2)."""
+    utt2spk = {f"id{s:05d}/vid{v}/{u:05d}": f"id{s:05d}" for s in range(1, 7)
+               for v in range(3) for u in (1, 2)}
+    write_data_dir(tmp_path / "budget", DataDirTables(
+        utt2spk=utt2spk, spk2utt=utt2spk_to_spk2utt(utt2spk),
+        wav={u: f"/wav/{u}.wav" for u in utt2spk}))
+    return tmp_path / "budget"
+
+
+def utts_per_speaker(data_dir: Path) -> dict[str, set[str]]:
+    return {spk: set(utts.split()) for spk, utts in read_table(data_dir / "spk2utt").items()}
+
+
+def test_utterance_budgets_spread_over_the_speakers_and_nest(budget_source, tmp_path):
+    """The paper's kind of budgets: more speakers and more utterances each, nested."""
+    sub = [subset_data_dir(budget_source, tmp_path / f"b{n}", n, seed=1, num_utt=m)
+           for n, m in ((2, 4), (4, 10), (6, 24))]
+    counts = [sorted(len(u) for u in utts_per_speaker(tmp_path / f"b{n}").values())
+              for n in (2, 4, 6)]
+    assert counts == [[2, 2], [2, 2, 3, 3], [4, 4, 4, 4, 4, 4]]
+    assert sub[1] == choose_speakers(list(read_table(budget_source / "spk2utt")), 4, 1)
+    small, mid, large = (utts_per_speaker(tmp_path / f"b{n}") for n in (2, 4, 6))
+    for inner, outer in ((small, mid), (mid, large)):
+        assert all(inner[spk] <= outer[spk] for spk in inner)
+    # The utterances are a seeded choice, not each speaker's first ones.
+    for seed in (1, 2):
+        subset_data_dir(budget_source, tmp_path / f"s{seed}", 6, seed=seed, num_utt=12)
+    s1, s2 = (utts_per_speaker(tmp_path / f"s{seed}") for seed in (1, 2))
+    assert s1 != s2
+    assert s1 != {spk: set(sorted(utts)[:2]) for spk, utts in large.items()}
+
+
+def test_a_sample_of_tracks_over_all_speakers(budget_source, tmp_path):
+    """--num-spk all --num-utt M: M utterances of M different speakers when M <= speakers
+    (the training-set mean used for scoring comes from such a sample)."""
+    speakers = subset_data_dir(budget_source, tmp_path / "mean", 0, seed=0, num_utt=4)
+    assert len(speakers) == 4 and len(read_table(tmp_path / "mean" / "wav.scp")) == 4
+    subset_data_dir(budget_source, tmp_path / "everything", 0, seed=0, num_utt=0)
+    assert len(read_table(tmp_path / "everything" / "wav.scp")) == 36
+
+
+def test_budgets_that_cannot_be_met_name_the_speaker(source, tmp_path):
+    """``source``'s speakers have 1-3 utterances: 15 utterances give most a quota of 2, and one with 1 fails."""
+    with pytest.raises(DataDirError, match=r"speaker id\d{5} has 1, fewer than its quota of 2"):
+        subset_data_dir(source, tmp_path / "x", 0, seed=0, num_utt=15)
+    with pytest.raises(DataDirError, match="cannot choose 16 utterances: the 8 speakers have only 15"):
+        subset_data_dir(source, tmp_path / "x", 0, seed=0, num_utt=16)
+    assert not (tmp_path / "x").exists()

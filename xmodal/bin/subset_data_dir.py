@@ -1,6 +1,10 @@
-"""Keep the utterances of N speakers of a data dir, chosen by a seeded permutation (nested in N).
+"""Keep N speakers of a data dir, and M of their utterances, by seeded choices (nested).
 
-Usage: python -m xmodal.bin.subset_data_dir --num-spk N|all [--seed 0] SRC DEST
+Usage: python -m xmodal.bin.subset_data_dir --num-spk N|all [--num-utt M] [--seed 0] SRC DEST
+
+``--num-utt M`` spreads M utterances evenly over the N speakers (the paper's Table 4 label
+budgets: 100 speakers / 1,228 utterances, ...); without it every utterance is kept. See
+``xmodal.data.subset`` for what nested means.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from xmodal.data.subset import subset_data_dir
 
 
 def speaker_count(text: str) -> int:
-    """``--num-spk`` value: a number of speakers, or ``all`` (same as 0)."""
+    """``--num-spk``/``--num-utt`` value: a number, or ``all`` (same as 0)."""
     if text == "all":
         return 0
     try:
@@ -26,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-spk", type=speaker_count, required=True,
                         help="speakers to keep; 0 or 'all' keeps every speaker")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the speaker permutation")
+    parser.add_argument("--num-utt", type=speaker_count, default=0,
+                        help="utterances to keep, spread over the speakers; 0 or 'all': all")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the speaker and utterance "
+                        "permutations")
     parser.add_argument("src", help="source data dir")
     parser.add_argument("dest", help="subset data dir to write (replaced whole)")
     return parser
@@ -35,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        speakers = subset_data_dir(args.src, args.dest, args.num_spk, args.seed)
+        speakers = subset_data_dir(args.src, args.dest, args.num_spk, args.seed, args.num_utt)
     except DataDirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"subset_data_dir: {len(speakers)} speakers of {args.src} -> {args.dest}",
+    print(f"subset_data_dir: {len(speakers)} speakers"
+          f"{f', {args.num_utt} utterances' if args.num_utt else ''} of {args.src} -> {args.dest}",
           file=sys.stderr)
     return 0
 
