@@ -4,9 +4,11 @@
 # Stage 3: self-supervised training, one run per --ssl-configs entry
 # Stage 4: self-supervised task evaluation on ssl_test (paper Table 2); fails if a trained
 #          loss did not leave chance
-# Stage 5: identity/content embeddings of ssl_train and spk_test (Kaldi ark/scp), for the
-#          trained models and the floors (an untrained model, the mean log-mel vector)
-# Stage 6: cosine scoring of the spk_test trials, EER/minDCF with 95% intervals (Table 3)
+# Stage 5: identity/content embeddings of spk_test and of a sample of ssl_train (Kaldi
+#          ark/scp), for the trained models and the floors (an untrained model, the mean
+#          log-mel vector)
+# Stage 6: raw cosine scores of the spk_test trials (Table 3), and mean-subtracted and
+#          AS-normalised ones (extra columns); EER/minDCF with 95% intervals
 # Stage 7: one FC layer with n-pair loss on spk_dev speaker subsets; supervised baseline (Table 4)
 # Stage 8: linguistic-content probe; exp/RESULTS.md with tables and plots
 set -euo pipefail
@@ -36,12 +38,15 @@ chance_check=true         # stage 4 fails if a trained loss stayed within its in
 baselines="random_init mean_logmel"   # floors scored beside the models (stages 5-6)
 random_init_config=conf/ssl_identity.yaml  # the architecture of the random_init floor
 n_boot=1000               # bootstrap replicates of the 95% intervals (stages 4 and 6)
-extract_sets="ssl_train spk_test"  # stage 5 (ssl_train: the mean subtracted before scoring);
-                                   # stage 7 adds spk_dev for the models it fine-tunes
+extract_sets="ssl_train_sample spk_test"  # stage 5 (the sample: mean and AS-norm cohort);
+                                          # stage 7 adds spk_dev for the models it fine-tunes
+mean_tracks=5000          # ssl_train tracks sampled (seeded) for the scoring mean and cohort
 trials="trials"           # trial lists in $datadir/spk_test to score (e.g. "trials_O trials_E trials_H")
-asnorm_top_k=0            # >0: AS-norm with spk_dev speaker means as cohort
+asnorm_top_k=0            # >0: also AS-norm scores; cohort: the unlabelled ssl_train sample
 finetune_tags="ssl_identity ssl_id_content_dis"   # SSL models fine-tuned in stage 7
-finetune_subsets="100 250 500 all"                # spk_dev speaker counts (nested, by seed)
+# Table 4 label budgets of spk_dev: N speakers with all their utterances, N:M speakers and
+# utterances (spread evenly; the paper's), or all. Seeded, nested (xmodal/data/subset.py).
+finetune_subsets="100:1228 250:6019 500:12146 all"
 finetune_config=conf/finetune.yaml
 supervised_config=conf/supervised.yaml
 probe_tags="ssl_id_content ssl_id_content_dis"    # models probed for linguistic content
@@ -50,6 +55,7 @@ probe_config=conf/probe.yaml
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+budgets=$(echo $finetune_subsets | tr ':' '_')  # a budget N:M is the data dir spk_dev_N_M
 
 # Small CPU models use two cores badly (1.4x the throughput when two models train side by side
 # on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3, 7 and 8 run
@@ -177,19 +183,28 @@ extract() {
   done
 }
 
-# score EMB_DIR OUT_DIR: cosine scores of every trial list (train-mean subtracted), metrics
-# with 95% intervals from a bootstrap over speakers.
+# score EMB_DIR OUT_DIR: every trial list scored by raw cosine (the paper's Table 3:
+# OUT/<trials>.scores), after subtracting the ssl_train sample's mean (<trials>.meansub.scores)
+# and, with --asnorm-top-k, AS-normalised against that unlabelled sample
+# (<trials>.asnorm.scores); metrics with 95% intervals from a bootstrap over speakers.
 score() {
-  local emb=$1 out=$2 t cohort=""
+  local emb=$1 out=$2 t kind name opts sample=$1/ssl_train_sample/identity.scp
   mkdir -p $out
-  [ "$asnorm_top_k" -gt 0 ] && cohort="--asnorm-cohort-scp $emb/spk_dev/spk_xvector.scp --asnorm-top-k $asnorm_top_k"
   for t in $trials; do
-    [ -f "$out/$t.metrics.json" ] && continue
-    python -m xmodal.bin.score --trials $datadir/spk_test/$t --enroll-scp $emb/spk_test/identity.scp \
-      --mean-scp $emb/ssl_train/identity.scp $cohort --out $out/$t.scores
-    python -m xmodal.bin.compute_metrics $out/$t.scores --ci --n-boot $n_boot \
-      --utt2spk $datadir/spk_test/utt2spk > $out/$t.metrics.json.tmp
-    mv $out/$t.metrics.json.tmp $out/$t.metrics.json
+    for kind in raw meansub $([ "$asnorm_top_k" -gt 0 ] && echo asnorm); do
+      name=$t; [ $kind = raw ] || name=$t.$kind
+      [ -f "$out/$name.metrics.json" ] && continue
+      case $kind in
+        raw) opts="" ;;
+        meansub) opts="--mean-scp $sample" ;;
+        asnorm) opts="--mean-scp $sample --asnorm-cohort-scp $sample --asnorm-top-k $asnorm_top_k" ;;
+      esac
+      python -m xmodal.bin.score --trials $datadir/spk_test/$t \
+        --enroll-scp $emb/spk_test/identity.scp $opts --out $out/$name.scores
+      python -m xmodal.bin.compute_metrics $out/$name.scores --ci --n-boot $n_boot \
+        --utt2spk $datadir/spk_test/utt2spk > $out/$name.metrics.json.tmp
+      mv $out/$name.metrics.json.tmp $out/$name.metrics.json
+    done
   done
 }
 
@@ -203,9 +218,13 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
       *) log "unknown baseline '$b' (known: random_init mean_logmel)"; exit 1 ;;
     esac
   done
-  sets5=$extract_sets
-  [ "$asnorm_top_k" -gt 0 ] && sets5="$sets5 spk_dev"  # the AS-norm cohort (spk_dev means)
-  for tag in $tags $baselines; do extract $expdir/$tag "$sets5"; done
+  # At most $mean_tracks tracks of ssl_train, unlabelled (not 218k embeddings per model).
+  if [ ! -f $dumpdir/ssl_train_sample/utt2spk ]; then
+    n=$(wc -l < $dumpdir/ssl_train/utt2spk)
+    utils/subset_data_dir.sh --num-spk all --num-utt $([ $n -gt $mean_tracks ] && echo $mean_tracks || echo all) \
+      --seed 0 $dumpdir/ssl_train $dumpdir/ssl_train_sample
+  fi
+  for tag in $tags $baselines; do extract $expdir/$tag "$extract_sets"; done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
@@ -217,25 +236,26 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
-  log "stage 7: limited-label fine-tuning ($finetune_subsets speakers) and supervised baseline"
-  for n in $finetune_subsets; do
-    [ -f $datadir/spk_dev_$n/utt2spk ] || \
-      utils/subset_data_dir.sh --num-spk $n --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
+  log "stage 7: limited-label fine-tuning (label budgets $finetune_subsets) and supervised baseline"
+  for n in $budgets; do
+    [ -f $datadir/spk_dev_$n/utt2spk ] && continue
+    utt_opt=""; [ "${n#*_}" != "$n" ] && utt_opt="--num-utt ${n#*_}"
+    utils/subset_data_dir.sh --num-spk ${n%%_*} $utt_opt --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
   done
   for tag in $finetune_tags; do
     extract $expdir/$tag spk_dev
-    for n in $finetune_subsets; do
+    for n in $budgets; do
       ft=$expdir/$tag/finetune/spk_dev_$n
       if [ ! -f $ft/layer.pt ]; then
         python -m xmodal.bin.finetune_npair --config $finetune_config \
           --train-scp $expdir/$tag/emb/spk_dev/identity.scp --utt2spk $datadir/spk_dev_$n/utt2spk \
           --apply-scp $expdir/$tag/emb/spk_test/identity.scp \
-          --apply-scp $expdir/$tag/emb/ssl_train/identity.scp --out-dir $ft
+          --apply-scp $expdir/$tag/emb/ssl_train_sample/identity.scp --out-dir $ft
       fi
       score $ft $ft/scores
     done
   done
-  for n in $finetune_subsets; do
+  for n in $budgets; do
     sup=$expdir/supervised_spk_dev_$n
     if [ ! -f $sup/model.pt ]; then
       resume=""; ls $sup/epoch*.pt >/dev/null 2>&1 && resume="--resume"
@@ -245,9 +265,9 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
     fi
   done
   bg_wait "stage 7"
-  for n in $finetune_subsets; do
+  for n in $budgets; do
     sup=$expdir/supervised_spk_dev_$n
-    extract $sup "ssl_train spk_test"
+    extract $sup "ssl_train_sample spk_test"
     score $sup/emb $sup/scores
   done
 fi
@@ -265,7 +285,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   done
   bg_wait "stage 8"
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --trials "$trials" \
-    --finetune-tags "$finetune_tags" --subsets "$finetune_subsets" --probe-tags "$probe_tags" \
+    --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot
 fi
 log "done (stages $stage-$stop_stage)"

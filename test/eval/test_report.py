@@ -36,6 +36,8 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
                 "mindcf_p0.05_ci": [0.7, 0.9]})
     write_json(exp / "ssl_id_content_dis" / "finetune" / "spk_dev_all" / "scores" /
                "trials.metrics.json", {"eer": 12.5, "mindcf_p0.01": 0.5, "mindcf_p0.05": 0.4})
+    write_json(exp / "ssl_id_content_dis" / "finetune" / "spk_dev_100_1228" / "scores" /
+               "trials.metrics.json", {"eer": 20.5, "mindcf_p0.01": 0.5, "mindcf_p0.05": 0.4})
     write_json(exp / "ssl_id_content_dis" / "probe.json",
                {"content": {"uer": 0.4}, "identity": {"uer": 0.9}, "chance_uer": 1.0})
     log = [{"epoch": e, "train": {"loss": 3.0 - e, "content_loss": 2.0}, "valid":
@@ -44,7 +46,7 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
         "\n".join(json.dumps(e) for e in log) + "\n")
 
     md = write_report(exp, ["ssl_content", "ssl_identity", "ssl_id_content_dis"], ["trials"],
-                      ["ssl_id_content_dis"], ["10", "all"], ["ssl_id_content_dis"],
+                      ["ssl_id_content_dis"], ["10", "100_1228", "all"], ["ssl_id_content_dis"],
                       ["mean_logmel"], n_boot=200)
     assert md == (exp / "RESULTS.md").read_text()
     # Ours with its interval, then the paper's value in parentheses (Table 2, full model).
@@ -56,7 +58,10 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
     assert "| identity | Content loss only | - | - | - |" in md
     assert "| content | Content loss only | 50.0 [45.0, 55.0] (" in md
     assert "| Mean log-mel (floor) | - | - | - |" in md  # scored, no metrics yet
-    assert "| Con., Id. and Dis. loss | - | 12.50 (9.4) |" in md
+    # Table 4: a label budget of N speakers (all their utterances) or N speakers / M
+    # utterances, the paper's beside its own budgets only.
+    assert "| model | 10 spk | 100 spk / 1228 utt | all spk |" in md
+    assert "| Con., Id. and Dis. loss | - | 20.50 (14.3) | 12.50 (9.4) |" in md
     assert "| Con., Id. and Dis. loss | 40.0 | 90.0 | 100.0 |" in md
     assert "random | | 3.8 | 6.2 | 50.0" in md
     # Each trained loss: left chance or not (identity's interval reaches down to 5% < 6.25%).

@@ -63,9 +63,9 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--test-speakers", "2", "--trials", "O E H",
          "--dump-config", "conf/tiny_dump.yaml", "--ssl-configs", "conf/tiny_dis.yaml",
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
-         "--finetune-subsets", "all",
+         "--finetune-subsets", "2:4 all",
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
-         "--chance-check", "false"],
+         "--chance-check", "false", "--asnorm-top-k", "2"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -90,6 +90,18 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
         for scores in (exp / "tiny_dis" / "scores", exp / "supervised_spk_dev_all" / "scores",
                        exp / "tiny_dis" / "finetune" / "spk_dev_all" / "scores"):
             assert (scores / f"{trials}.metrics.json").exists()
+    # Table 3 is raw cosine; mean-subtracted and AS-norm scores (cohort: the unlabelled
+    # ssl_train sample) are written beside, for the SSL models and in stage 7 too.
+    for scores in (exp / "tiny_dis" / "scores", exp / "supervised_spk_dev_all" / "scores",
+                   exp / "tiny_dis" / "finetune" / "spk_dev_2_4" / "scores"):
+        for kind in ("meansub", "asnorm"):
+            assert (scores / f"trials_O.{kind}.metrics.json").exists(), (scores, kind)
+    assert (recipe / "dump" / "ssl_train_sample" / "feats.scp").exists()
+    assert "EER %, AS-norm |" in (exp / "RESULTS.md").read_text()
+    # A label budget of N speakers and M utterances (the paper's kind) is its own data dir.
+    assert len((data / "spk_dev_2_4" / "utt2spk").read_text().splitlines()) == 4
+    assert (exp / "tiny_dis" / "finetune" / "spk_dev_2_4" / "scores" / "trials_O.metrics.json").exists()
+    assert (exp / "supervised_spk_dev_2_4" / "scores" / "trials_O.metrics.json").exists()
     # VoxCeleb has no transcripts: the content probe is skipped, and says so.
     assert not (exp / "tiny_dis" / "probe.json").exists()
     assert "content probe skipped" in proc.stdout + proc.stderr

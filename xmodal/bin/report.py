@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ssl-tags", required=True, help="space-separated SSL experiment tags")
     parser.add_argument("--trials", default="trials", help="trial list names (first one in Table 4)")
     parser.add_argument("--finetune-tags", default="", help="tags fine-tuned in stage 7")
-    parser.add_argument("--subsets", default="all", help="spk_dev speaker counts of stage 7")
+    parser.add_argument("--subsets", default="all", help="stage 7's label budgets (data dirs "
+                        "spk_dev_<budget>: N, N_M or all)")
     parser.add_argument("--probe-tags", default="", help="tags probed in stage 8")
     parser.add_argument("--baseline-tags", default="", help="floors scored in stage 6 "
                         "(e.g. 'random_init mean_logmel')")

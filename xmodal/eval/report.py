@@ -40,7 +40,7 @@ PAPER_TABLE2 = {
     ("ssl_id_content_dis", "identity"): (12.0, 49.6, 18.9),
 }
 PAPER_TABLE3 = {"ssl_identity": 23.15, "ssl_id_content": 22.59, "ssl_id_content_dis": 22.09}
-PAPER_TABLE4_SUBSETS = ("100", "250", "500", "all")
+PAPER_TABLE4_SUBSETS = ("100_1228", "250_6019", "500_12146", "all")
 PAPER_TABLE4 = {"ssl_identity": (15.05, 13.00, 11.16, 9.85),
                 "ssl_id_content_dis": (14.33, 12.69, 10.94, 9.43),
                 "supervised": (19.84, 13.60, 11.35, 7.28)}
@@ -130,10 +130,21 @@ def table2(exp: Path, tags: list[str]) -> str:
     return "\n".join(lines)
 
 
+# Extra Table 3 columns: scores written beside the raw cosine ones (stage 6), by suffix.
+EXTRA_SCORINGS = (("meansub", "mean-subtracted"), ("asnorm", "AS-norm"))
+
+
 def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
-    """Verification of the self-supervised identity embeddings (and floors), no labels."""
-    head = " | ".join(f"{t} {label}" for t in trials for _, label, _, _ in METRICS)
-    lines = [f"| model | {head} |", "|---|" + "---|" * (len(METRICS) * len(trials))]
+    """Verification of the self-supervised identity embeddings (and floors), no labels.
+
+    Raw cosine scores, the paper's, for every trial list; then the EER of the first list's
+    other scorings (``<trials>.<suffix>.metrics.json``) where any model has them."""
+    head = [f"{t} {label}" for t in trials for _, label, _, _ in METRICS]
+    extras = [(suffix, label) for suffix, label in EXTRA_SCORINGS
+              if any((exp / tag / "scores" / f"{trials[0]}.{suffix}.metrics.json").exists()
+                     for tag in tags)]
+    head += [f"{trials[0]} EER %, {label}" for _, label in extras]
+    lines = [f"| model | {' | '.join(head)} |", "|---|" + "---|" * len(head)]
     for tag in tags:
         cells = []
         for t in trials:
@@ -142,6 +153,9 @@ def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
                 paper = _paper(PAPER_TABLE3.get(tag)) if key == "eer" and t == trials[0] \
                     and m is not None else ""
                 cells.append(metric_cell(m, key, digits) + paper)
+        for suffix, _ in extras:
+            m = load_json(exp / tag / "scores" / f"{trials[0]}.{suffix}.metrics.json")
+            cells.append(metric_cell(m, "eer", 2))
         lines.append(f"| {name(tag)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,9 +186,16 @@ def comparison_table(pairs: list[tuple[System, System]], utt2spk: Path | None,
     return "\n".join(lines) if len(lines) > 2 else "(no pair of systems scored yet)"
 
 
+def budget_label(subset: str) -> str:
+    """``100 spk / 1228 utt`` for the budget ``100_1228`` (data dir spk_dev_100_1228),
+    ``25 spk`` for ``25`` (all their utterances), ``all spk`` for ``all``."""
+    spk, _, utt = subset.partition("_")
+    return f"{spk} spk" + (f" / {utt} utt" if utt else "")
+
+
 def table4(exp: Path, finetune_tags: list[str], subsets: list[str], trial: str) -> str:
-    """EER vs number of labelled speakers: FC layer on SSL embeddings vs full supervision."""
-    lines = ["| model | " + " | ".join(f"{n} spk" for n in subsets) + " |",
+    """EER vs label budget: FC layer on SSL embeddings vs full supervision."""
+    lines = ["| model | " + " | ".join(budget_label(n) for n in subsets) + " |",
              "|---|" + "---|" * len(subsets)]
     for tag in finetune_tags + ["supervised"]:
         cells = []
@@ -267,8 +288,9 @@ def verification_pairs(exp: Path, tags: list[str], baselines: list[str],
 def finetune_pairs(exp: Path, finetune_tags: list[str], subsets: list[str],
                    trial: str) -> list[tuple[System, System]]:
     """Each fine-tuned model against the supervised baseline on the same labelled subset."""
-    return [(System(f"{name(t)} + FC, {n} spk", table4_scores(exp, t, n, trial)),
-             System(f"{name('supervised')}, {n} spk", table4_scores(exp, "supervised", n, trial)))
+    return [(System(f"{name(t)} + FC, {budget_label(n)}", table4_scores(exp, t, n, trial)),
+             System(f"{name('supervised')}, {budget_label(n)}",
+                    table4_scores(exp, "supervised", n, trial)))
             for n in subsets for t in finetune_tags]
 
 
@@ -289,7 +311,7 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
         path = table4_scores(exp, tag, subsets[-1], trial)
         if path.exists():
             label = name(tag) if tag == "supervised" else f"{name(tag)} + FC"
-            systems[f"{label} ({subsets[-1]} spk)"] = read_score_file(path)
+            systems[f"{label} ({budget_label(subsets[-1])})"] = read_score_file(path)
     if systems:
         plot_det(systems, exp / "det.png")
     configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags)
@@ -311,8 +333,10 @@ tracks), over speakers in Tables 3-4 (trials that share a speaker are not indepe
 
 ## Table 3: speaker verification with self-supervised identity embeddings (`{trial}`)
 
-Cosine scores after subtracting the mean embedding of ssl_train. The floors: the same
-architecture untrained, and the utterance's mean log-mel vector.
+Raw cosine scores between embeddings, as the paper scored them; the extra columns subtract
+the mean embedding of an unlabelled sample of ssl_train first, and AS-normalise against that
+sample. The floors: the same architecture untrained, and the utterance's mean log-mel vector.
+Paired comparisons and Table 4 use the raw scores.
 
 {table3(exp, tags + baselines, trials)}
 

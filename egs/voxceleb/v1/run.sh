@@ -21,10 +21,11 @@ dump_config=conf/dump.yaml
 finetune_config=conf/finetune.yaml
 supervised_config=conf/supervised.yaml
 probe_config=conf/probe.yaml
-finetune_subsets="100 250 500 all"
+finetune_subsets="100:1228 250:6019 500:12146 all"  # Table 4 label budgets: speakers:utterances
 finetune_tags="ssl_identity ssl_id_content_dis"
 probe_tags="ssl_id_content ssl_id_content_dis"
 ssl_eval_batches=200
+asnorm_top_k=0              # >0: also AS-norm scores (extra Table 3 column), cohort: ssl_train tracks
 chance_check=true           # stage 4 fails when a trained loss stayed within its interval of chance
 train_jobs=1                # with --ngpu 0: models trained at once, nproc/train_jobs threads each
 
@@ -48,5 +49,5 @@ trial_sets=$(echo $trials | tr ' ' ',')
   --finetune-config $finetune_config --supervised-config $supervised_config \
   --probe-config $probe_config \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
-  --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches \
+  --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches --asnorm-top-k $asnorm_top_k \
   --chance-check $chance_check
