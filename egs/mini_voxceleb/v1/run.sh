@@ -23,6 +23,7 @@ probe_tags="-"      # default (-): the preset's content-probe models (stage 8); 
 chance_check=true   # stage 4 fails when a trained loss stayed within its interval of chance
 train_jobs=""       # models trained at once, on nproc/train_jobs threads each (default: the preset's)
 asnorm_top_k=300    # AS-norm scores too (an extra Table 3 column); cohort: the ssl_train tracks
+ssl_eval_batch_size=16  # B of stage 4's identity task (0: the training B, as the paper)
 
 . utils/parse_options.sh
 
@@ -97,7 +98,7 @@ esac
   --dump-config $conf/dump.yaml \
   --ssl-configs "$ssl_configs" --train-seed "$train_seed" \
   --random-init-config $conf/ssl_identity.yaml \
-  --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size 16 --chance-check $chance_check \
+  --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
   --asnorm-top-k $asnorm_top_k \
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
   --probe-config $conf/probe.yaml \
