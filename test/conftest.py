@@ -75,6 +75,12 @@ def corpus_factory():
 
 
 @pytest.fixture(scope="session")
+def dump_factory():
+    """``make_dump(corpus, root)`` for tests that dump a variant corpus."""
+    return make_dump
+
+
+@pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """The tiny corpus (generated once; tests must not modify it)."""
     return make_corpus(tmp_path_factory.mktemp("corpus") / "corpus")

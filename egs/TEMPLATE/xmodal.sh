@@ -2,8 +2,8 @@
 # The staged pipeline every xmodal recipe runs (called from egs/*/v1/run.sh).
 # Stage 1: data dirs (recipe's local/data.sh)   Stage 2: dump features and face frames
 # Stage 3: self-supervised training, one run per --ssl-configs entry
-# Stage 4: self-supervised task evaluation on ssl_test (paper Table 2); fails if a trained
-#          loss did not leave chance
+# Stage 4: self-supervised task evaluation on ssl_test (paper Table 2) and the post-hoc
+#          leakage meter; fails if a trained loss did not leave chance
 # Stage 5: identity/content embeddings of spk_test and of a sample of ssl_train (Kaldi
 #          ark/scp), for the trained models and the floors (an untrained model, the mean
 #          log-mel vector)
@@ -35,6 +35,7 @@ rdzv_id=""                # multi-node: one id shared by the nodes of a run (def
 ssl_eval_batches=200      # random batches averaged by stage 4
 ssl_eval_batch_size=0     # B of stage 4's B-way identity task (0: the training batch, as the paper)
 chance_check=true         # stage 4 fails if a trained loss stayed within its interval of chance
+leakage_steps=200         # stage 4's post-hoc leakage probes: training steps (0: not run)
 baselines="random_init mean_logmel"   # floors scored beside the models (stages 5-6)
 random_init_config=conf/ssl_identity.yaml  # the architecture of the random_init floor
 n_boot=1000               # bootstrap replicates of the 95% intervals (stages 4 and 6)
@@ -149,10 +150,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     tag=$(basename "$conf" .yaml)
     [ -f "$expdir/$tag/ssl_eval.json" ] && { log "  $tag evaluated; skipping"; continue; }
     check=""; $chance_check || check="--no-chance-check"
+    leak=""; [ "$leakage_steps" -gt 0 ] && \
+      leak="--leakage-train-dir $dumpdir/ssl_train --leakage-steps $leakage_steps"
     rc=0
     python -m xmodal.bin.eval_ssl --exp-dir "$expdir/$tag" --data-dir "$dumpdir/ssl_test" \
       --batches $ssl_eval_batches --batch-size $ssl_eval_batch_size --n-boot $n_boot $check \
-      || rc=$?
+      --device $device $leak || rc=$?
     if [ $rc -ne 0 ]; then
       rm -f "$expdir/$tag/ssl_eval.json"  # a rerun evaluates it again
       [ $rc -eq 2 ] && log "stage 4: $conf did not learn what it trains (above); stopping"
@@ -176,7 +179,7 @@ extract() {
   done
   [ -n "$args" ] || return 0
   $extract_cmd JOB=1:$nj $exp/emb/log/extract.JOB.log \
-    python -m xmodal.bin.extract $model $args --job JOB
+    python -m xmodal.bin.extract $model $args --device $device --job JOB
   for x in $2; do
     [ -f "$exp/emb/$x/.done" ] || python -m xmodal.bin.merge_embeddings --out-dir $exp/emb/$x \
       --num-jobs $nj --data-dir $dumpdir/$x

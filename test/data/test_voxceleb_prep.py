@@ -127,7 +127,10 @@ def test_vox2_wav_form_converts_once(vox_tree, tmp_path):
 
 def test_vox2_meta_and_track_offsets(vox2_full, tmp_path):
     out = tmp_path / "ssl_train"
-    assert len(prepare_vox2(vox2_full, "dev", out)) == 1
+    report = prepare_vox2(vox2_full, "dev", out)
+    assert len(report) == 2
+    assert report[1] == (f"{vox2_full}/dev/txt: 3 of 3 tracks (100.0%) have a non-zero "
+                         "audio-video offset (data.apply_av_offset re-aligns them)")
     assert lines(out / "spk2gender") == ["id00001 m", "id00002 f"]
     assert lines(out / "utt2av_offset") == ["id00001/AAAAAAAAAAA/00001 1",
                                             "id00001/AAAAAAAAAAA/00002 -2",
@@ -139,7 +142,7 @@ def test_vox2_meta_and_track_offsets(vox2_full, tmp_path):
 def test_vox2_sampling_is_seeded_and_per_speaker(vox2_full, tmp_path):
     # id00001 has 2 tracks and id00002 one: half of each, rounded, at least one.
     report = prepare_vox2(vox2_full, "dev", tmp_path / "half", fraction=0.5, seed=3)
-    assert report == [f"{tmp_path / 'half'}: 2 of 3 face-tracks, 2 of 2 speakers"]
+    assert report[0] == f"{tmp_path / 'half'}: 2 of 3 face-tracks, 2 of 2 speakers"
     half = lines(tmp_path / "half" / "utt2spk")
     assert [u.split()[1] for u in half] == ["id00001", "id00002"]
     prepare_vox2(vox2_full, "dev", tmp_path / "again", fraction=0.5, seed=3)

@@ -20,7 +20,11 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
            "identity_acc_content": 0.1, "chance_content": 1 / 26, "chance_identity": 1 / 16,
            "content_acc_content_ci": [0.45, 0.55], "identity_acc_identity_ci": [0.05, 0.6],
            "track_eer_identity": 21.5, "track_eer_content": 40.0}
-    write_json(exp / "ssl_id_content_dis" / "ssl_eval.json", ssl)
+    probe = {"leak_sync_from_identity": 0.3, "leak_sync_from_identity_ci": [0.25, 0.35],
+             "leak_identity_from_content": 0.1, "chance_sync": 1 / 26, "chance_identity": 1 / 16}
+    floor = {**probe, "leak_sync_from_identity": 0.05, "leak_sync_from_identity_ci": [0.04, 0.06]}
+    write_json(exp / "ssl_id_content_dis" / "ssl_eval.json",
+               {**ssl, "leakage": {"trained": probe, "untrained": floor}})
     write_json(exp / "ssl_content" / "ssl_eval.json", ssl)
     (exp / "ssl_content" / "config.yaml").write_text("loss: {content: true, identity: false}\n")
     (exp / "ssl_id_content_dis" / "config.yaml").write_text(
@@ -41,7 +45,8 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
     write_json(exp / "ssl_id_content_dis" / "probe.json",
                {"content": {"uer": 0.4}, "identity": {"uer": 0.9}, "chance_uer": 1.0})
     log = [{"epoch": e, "train": {"loss": 3.0 - e, "content_loss": 2.0}, "valid":
-            {"content_acc": 0.1 * e, "loss": 2.0}} for e in (1, 2)]
+            {"content_acc": 0.1 * e, "loss": 2.0, "leak_content_in_identity_acc": 0.1 * e}}
+           for e in (1, 2)]
     (exp / "ssl_id_content_dis" / "train_log.jsonl").write_text(
         "\n".join(json.dumps(e) for e in log) + "\n")
 
@@ -58,6 +63,11 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
     assert "| identity | Content loss only | - | - | - |" in md
     assert "| content | Content loss only | 50.0 [45.0, 55.0] (" in md
     assert "| Mean log-mel (floor) | - | - | - |" in md  # scored, no metrics yet
+    # Post-hoc leakage: probe, its untrained floor, and the last epoch's in-training adversary
+    # (the content-only model trained one head: no row).
+    assert ("| Con., Id. and Dis. loss | 30.0 [25.0, 35.0] | 5.0 [4.0, 6.0] | 20.0 | 10.0 | "
+            "10.0 | - |") in md
+    assert "| chance | 3.8 | | | 6.2 | | |" in md
     # Table 4: a label budget of N speakers (all their utterances) or N speakers / M
     # utterances, the paper's beside its own budgets only.
     assert "| model | 10 spk | 100 spk / 1228 utt | all spk |" in md

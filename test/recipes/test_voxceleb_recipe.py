@@ -4,6 +4,7 @@ Every line of the recipe's local/ runs here, with tiny configs passed as run.sh 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -42,7 +43,7 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
                                          "av_tolerance_s: 0.1\n")
     ssl = {"model": MODEL,
            "data": {"n_frames": 12, "batch_size": 4, "batches_per_epoch": 2, "valid_batches": 2,
-                    "num_workers": 0},
+                    "num_workers": 0, "apply_av_offset": True},  # as the recipe's configs
            "optim": {"epochs": 1, "lr": 0.05},
            "loss": {"content": True, "identity": True, "disentangle": True, "adversary_dim": 8}}
     write(conf / "tiny_dis.yaml", ssl)
@@ -65,7 +66,7 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
          "--finetune-subsets", "2:4 all",
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
-         "--chance-check", "false", "--asnorm-top-k", "2"],
+         "--chance-check", "false", "--asnorm-top-k", "2", "--leakage-steps", "5"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -107,6 +108,11 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert "content probe skipped" in proc.stdout + proc.stderr
     results = (exp / "RESULTS.md").read_text()
     assert "## Table 2" in results and "| tiny_dis |" in results
+    # Stage 4's post-hoc leakage meter ran on the model that trained both heads.
+    leakage = json.loads((exp / "tiny_dis" / "ssl_eval.json").read_text())["leakage"]
+    assert set(leakage) == {"trained", "untrained"}
+    assert any(line.startswith("| tiny_dis | ") and line.count("|") == 8
+               for line in results.split("post-hoc leakage meter")[1].splitlines())
     # A second run finds every stage finished and redoes nothing (the wav copies included).
     before = {p: p.stat().st_mtime_ns for p in [*exp.rglob("*"), *(recipe / "wav").rglob("*")]
               if p.is_file() and p.name != "RESULTS.md" and not p.name.endswith(".png")}
@@ -118,7 +124,7 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     # With the chance check on, stage 4 stops on the untrained model, names its config, and
     # leaves no ssl_eval.json behind that a rerun would take as finished.
     (exp / "tiny_dis" / "ssl_eval.json").unlink()
-    checked = subprocess.run(["./run.sh", "--stage", "4", "--stop-stage", "4",
+    checked = subprocess.run(["./run.sh", "--stage", "4", "--stop-stage", "4", "--ngpu", "0",
                               "--ssl-configs", "conf/tiny_dis.yaml", "--ssl-eval-batches", "2"],
                              cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
     assert checked.returncode != 0

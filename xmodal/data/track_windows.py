@@ -33,21 +33,37 @@ FEATS_PER_FRAME = 4
 class TrackWindowDataset(Dataset):
     """Windows of a dumped set, indexed by ``(track index, start frame)`` pairs."""
 
-    def __init__(self, dump_dir: str | Path, n_frames: int):
+    def __init__(self, dump_dir: str | Path, n_frames: int, apply_av_offset: bool = False):
+        """With ``apply_av_offset``, each track's ``utt2av_offset`` (VoxCeleb2's ``Offset``,
+        video frames by which the mouth lags the audio) re-aligns its windows: the faces of
+        video frames [v, v+N) pair with the audio of frames [v - offset, v - offset + N)."""
         dump_dir = Path(dump_dir)
         self.dump_dir = dump_dir
         num_frames = read_table(dump_dir / "utt2num_frames")
         self._feats = ScpReader(dump_dir / "feats.scp")
         self._faces = ScpReader(dump_dir / "faces.scp")
         self.n_frames = n_frames
-        # Tracks shorter than one window cannot be sampled; they are left out, not padded.
-        self.keys = sorted(k for k in self._faces if int(num_frames[k]) >= n_frames)
+        offsets = {k: 0 for k in self._faces}
+        if apply_av_offset:
+            path = dump_dir / "utt2av_offset"
+            if not path.is_file():
+                raise DataDirError(f"{path}: not found, and data.apply_av_offset is true (set it "
+                                   "false for sets without VoxCeleb2 txt files)")
+            table = read_table(path)
+            offsets = {k: int(table[k]) if k in table else 0 for k in self._faces}
+        # Frames where audio and video overlap once aligned; a track shorter than one window
+        # cannot be sampled and is left out, not padded.
+        usable = {k: int(num_frames[k]) - abs(offsets[k]) for k in self._faces}
+        self.keys = sorted(k for k in self._faces if usable[k] >= n_frames)
         if len(self.keys) < len(self._faces):
-            log.info("%s: %d of %d face-tracks are shorter than %d frames and are not used",
-                     dump_dir, len(self._faces) - len(self.keys), len(self._faces), n_frames)
+            log.info("%s: %d of %d face-tracks are shorter than %d frames (once aligned) and "
+                     "are not used", dump_dir, len(self._faces) - len(self.keys),
+                     len(self._faces), n_frames)
         if len(self.keys) < 2:
             raise ValueError(f"{dump_dir}: fewer than 2 face-tracks have >= {n_frames} frames")
-        self.num_frames = np.array([int(num_frames[k]) for k in self.keys])
+        # What the sampler draws start frames from: the aligned length of each track.
+        self.num_frames = np.array([usable[k] for k in self.keys])
+        self.offsets = np.array([offsets[k] for k in self.keys])
         try:
             self.face_format = read_face_format(dump_dir)
         except ValueError as err:
@@ -69,13 +85,16 @@ class TrackWindowDataset(Dataset):
         track, start = item
         key = self.keys[track]
         n = self.n_frames
-        first, last = FEATS_PER_FRAME * start, FEATS_PER_FRAME * (start + n)
+        # ``start`` counts from the first frame where both streams exist once aligned.
+        offset = int(self.offsets[track])
+        video_start, audio_start = start + max(0, offset), start + max(0, -offset)
+        first, last = FEATS_PER_FRAME * audio_start, FEATS_PER_FRAME * (audio_start + n)
         feats = self._feats[key][first:last]
         if not np.isfinite(feats).all():
             raise DataDirError(f"{self._feats.where(key)}: key '{key}' has NaN or inf features "
                                f"in frames {first}-{last}")
         try:
-            faces = read_window(self._faces.spec(key), self.face_format, start, n)
+            faces = read_window(self._faces.spec(key), self.face_format, video_start, n)
         except (OSError, ValueError) as err:  # a missing ark; a bad or truncated entry
             raise DataDirError(f"{self._faces.where(key)}: key '{key}': {err}") from None
         # A copy of the features: kaldiio may hand out read-only views, which torch must not

@@ -164,6 +164,10 @@ def prepare_vox2(root: str | os.PathLike, subset: str, out_dir: str | os.PathLik
         tables.spk2gender = {spk: spk2gender[spk] for spk in spk2utt}
     if (base / "txt").is_dir():
         tables.utt2av_offset = _track_offsets(base / "txt", utts)
+        shifted = sum(v != "0" for v in tables.utt2av_offset.values())
+        report.append(f"{base / 'txt'}: {shifted} of {len(utts)} tracks "
+                      f"({100 * shifted / max(len(utts), 1):.1f}%) have a non-zero audio-video "
+                      "offset (data.apply_av_offset re-aligns them)")
     else:
         report.append(f"{base / 'txt'}: not found; no utt2av_offset")
     if text_file is not None:

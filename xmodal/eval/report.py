@@ -134,6 +134,45 @@ def table2(exp: Path, tags: list[str]) -> str:
 EXTRA_SCORINGS = (("meansub", "mean-subtracted"), ("asnorm", "AS-norm"))
 
 
+def _last_valid(exp_dir: Path) -> dict:
+    """The held-out terms of a run's last epoch (``train_log.jsonl``), {} if none."""
+    path = exp_dir / "train_log.jsonl"
+    if not path.exists():
+        return {}
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    return json.loads(lines[-1]).get("valid", {}) if lines else {}
+
+
+def leakage_table(exp: Path, tags: list[str]) -> str:
+    """Post-hoc probes on frozen embeddings (``eval.leakage``) beside their untrained floor
+    and the in-training adversary's last held-out accuracy (confusion-trained models only)."""
+    lines = ["| model | sync task from the identity embedding: probe % | untrained floor % | "
+             "in-training adversary % | identity task from the content embedding: probe % | "
+             "untrained floor % | in-training adversary % |", "|---|---|---|---|---|---|---|"]
+    chance = None
+    for tag in tags:
+        r = load_json(exp / tag / "ssl_eval.json")
+        if r is None or "leakage" not in r:
+            continue
+        trained, floor = r["leakage"]["trained"], r["leakage"]["untrained"]
+        chance = trained
+        valid = _last_valid(exp / tag)
+        cells = []
+        for key, adversary in (("leak_sync_from_identity", "leak_content_in_identity_acc"),
+                               ("leak_identity_from_content", "leak_identity_in_content_acc")):
+            cells += [accuracy_cell(trained, key), accuracy_cell(floor, key),
+                      f"{100 * valid[adversary]:.1f}" if adversary in valid else "-"]
+        lines.append(f"| {name(tag)} | " + " | ".join(cells) + " |")
+    if chance is None:
+        return "(no model that trained both heads was probed: stage 4 with --leakage-train-dir)"
+    lines.append(f"| chance | {100 * chance['chance_sync']:.1f} | | | "
+                 f"{100 * chance['chance_identity']:.1f} | | |")
+    return "\n".join(lines) + ("\n\nFresh probes of the adversaries' capacity, trained on the "
+                               "frozen embeddings of ssl_train windows and scored on ssl_test; "
+                               "lower is less leakage. The floor is the same probe on an "
+                               "untrained network of the same architecture.")
+
+
 def table3(exp: Path, tags: list[str], trials: list[str]) -> str:
     """Verification of the self-supervised identity embeddings (and floors), no labels.
 
@@ -331,6 +370,10 @@ tracks), over speakers in Tables 3-4 (trials that share a speaker are not indepe
 
 {table2(exp, tags)}
 
+### What each embedding still carries (post-hoc leakage meter)
+
+{leakage_table(exp, tags)}
+
 ## Table 3: speaker verification with self-supervised identity embeddings (`{trial}`)
 
 Raw cosine scores between embeddings, as the paper scored them; the extra columns subtract
@@ -345,7 +388,7 @@ difference holds 0, so the two systems cannot be told apart on this test set):
 
 {comparison_table(verification_pairs(exp, tags, baselines, trial), utt2spk, n_boot)}
 
-## Table 4: EER % vs labelled speakers (one FC layer + n-pair loss vs full supervision)
+## Table 4: EER % vs label budget (one FC layer + n-pair loss vs full supervision)
 
 {table4(exp, finetune_tags, subsets, trial)}
 

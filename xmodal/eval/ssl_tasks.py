@@ -41,8 +41,12 @@ def _hits(logits: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: int,
                         batch_size: int, n_batches: int, seed: int = 0,
-                        similarity: str = "cosine", n_boot: int = 1000) -> dict:
+                        similarity: str = "cosine", n_boot: int = 1000,
+                        apply_av_offset: bool = False) -> dict:
     """Content N-way and identity B-way accuracies with each embedding, and chance levels.
+
+    Windows are re-aligned by each track's utt2av_offset when ``apply_av_offset`` (as the
+    model was trained: its ``data.apply_av_offset``).
 
     Each batch holds B tracks of B different identities (a speaker label is read here, for
     evaluation only), so the identity task has one right answer and chance is exactly 1/B.
@@ -52,7 +56,7 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
     tracks and each identity's decisions go together, so a binomial interval would be too
     narrow. A decision belongs to the identity of its query track (the face being matched).
     """
-    dataset = TrackWindowDataset(dump_dir, n_frames)
+    dataset = TrackWindowDataset(dump_dir, n_frames, apply_av_offset)
     track_speakers = dataset.speakers()
     batch_size = min(batch_size, len(set(track_speakers)))
     sampler = TrackBatchSampler(dataset.num_frames, n_frames, batch_size, n_batches, seed,

@@ -39,6 +39,9 @@ class DataConfig:
     batches_per_epoch: int = 1000  # a fixed number of clips per epoch, whatever the corpus
     valid_batches: int = 50       # fixed-seed batches of ssl_test scored after each epoch
     num_workers: int = 2          # DataLoader worker processes
+    # Re-align each track by its utt2av_offset (VoxCeleb2's txt Offset) when cutting windows,
+    # in training and in stage 4: without it the sync task learns from shifted tracks.
+    apply_av_offset: bool = False
 
     def __post_init__(self) -> None:
         if self.n_frames < 6:
@@ -209,7 +212,7 @@ class CrossModal(Method):
     def train_batches(self, cfg: CrossModalConfig, data: TrainingData, rank: int,
                       world_size: int) -> tuple[TrackWindowDataset, TrackBatchSampler]:
         """B-track windows of the training dump (no labels read)."""
-        dataset = TrackWindowDataset(data.train_dir, cfg.data.n_frames)
+        dataset = TrackWindowDataset(data.train_dir, cfg.data.n_frames, cfg.data.apply_av_offset)
         return dataset, TrackBatchSampler(dataset.num_frames, cfg.data.n_frames,
                                           cfg.data.batch_size, cfg.data.batches_per_epoch,
                                           cfg.seed, rank, world_size)
@@ -220,7 +223,7 @@ class CrossModal(Method):
         (the identities are read only here, for evaluation)."""
         if data.valid_dir is None:
             return None
-        dataset = TrackWindowDataset(data.valid_dir, cfg.data.n_frames)
+        dataset = TrackWindowDataset(data.valid_dir, cfg.data.n_frames, cfg.data.apply_av_offset)
         speakers = dataset.speakers()
         batch = min(cfg.data.batch_size, len(set(speakers)))
         return dataset, TrackBatchSampler(dataset.num_frames, cfg.data.n_frames, batch,

@@ -41,6 +41,7 @@ case $preset in
     # confusion); make reproduce trains all four.
     default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
     ssl_eval_batches=50
+    leakage_steps=100
     # The limited-label case, 2 utterances per speaker; "all" would cost a second supervised model.
     default_subsets="20:40"
     finetune_tags="ssl_id_content_dis"
@@ -57,6 +58,7 @@ case $preset in
     default_configs="$conf/ssl_content.yaml $conf/ssl_identity.yaml $conf/ssl_id_content.yaml
       $conf/ssl_id_content_dis.yaml"
     ssl_eval_batches=200
+    leakage_steps=200
     # The paper's budgets scaled to 200 spk_dev speakers of 8 utterances: 100, 250 and 500
     # of VoxCeleb1's 1,211 speakers, 10-20% of their utterances (here 2 each, the least
     # n-pair training needs), and all.
@@ -75,6 +77,7 @@ case $preset in
       --min-words 4 --max-words 7"
     default_configs="$conf/ssl_identity.yaml"
     ssl_eval_batches=100
+    leakage_steps=0
     default_subsets=""
     finetune_tags=""
     default_probe_tags=""
@@ -99,7 +102,7 @@ esac
   --ssl-configs "$ssl_configs" --train-seed "$train_seed" \
   --random-init-config $conf/ssl_identity.yaml \
   --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
-  --asnorm-top-k $asnorm_top_k \
+  --asnorm-top-k $asnorm_top_k --leakage-steps $leakage_steps \
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
   --probe-config $conf/probe.yaml \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \

@@ -16,7 +16,11 @@ case ${cmd_backend:-local} in
     export dump_cmd="utils/run.sh --backend slurm --max-jobs-run 32 --slurm-opts=--mem=4G"
     export train_cmd="utils/run.sh --backend slurm --max-jobs-run 1 $train_gpus \
       --slurm-opts=--cpus-per-task=8 --slurm-opts=--mem=64G"
-    export extract_cmd="utils/run.sh --backend slurm --max-jobs-run 32 --slurm-opts=--mem=8G" ;;
+    # Stage 5 embeds on a GPU when --ngpu > 0 (one per job).
+    extract_gpu=""
+    if [ "${cmd_ngpu:-0}" -gt 0 ]; then extract_gpu="--slurm-opts=--gres=gpu:1"; fi
+    export extract_cmd="utils/run.sh --backend slurm --max-jobs-run 32 $extract_gpu \
+      --slurm-opts=--mem=8G" ;;
   *)
     echo "cmd.sh: unknown backend '$cmd_backend' (run.sh --cmd local|slurm)" >&2
     return 1 ;;

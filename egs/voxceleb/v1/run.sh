@@ -25,6 +25,7 @@ finetune_subsets="100:1228 250:6019 500:12146 all"  # Table 4 label budgets: spe
 finetune_tags="ssl_identity ssl_id_content_dis"
 probe_tags="ssl_id_content ssl_id_content_dis"
 ssl_eval_batches=200
+leakage_steps=1000          # stage 4's post-hoc leakage probes (0: not run)
 asnorm_top_k=0              # >0: also AS-norm scores (extra Table 3 column), cohort: ssl_train tracks
 chance_check=true           # stage 4 fails when a trained loss stayed within its interval of chance
 train_jobs=1                # with --ngpu 0: models trained at once, nproc/train_jobs threads each
@@ -50,4 +51,5 @@ trial_sets=$(echo $trials | tr ' ' ',')
   --probe-config $probe_config \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
   --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches --asnorm-top-k $asnorm_top_k \
+  --leakage-steps $leakage_steps \
   --chance-check $chance_check
