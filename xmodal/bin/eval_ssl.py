@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                                      cfg.data.apply_av_offset)
         result.update(track_verification_eer(model, args.data_dir))
         if args.leakage_train_dir and cfg.loss.content and cfg.loss.identity:
-            result["leakage"] = leakage_with_floor(model, cfg, args, cfg.data.batch_size)
+            # The probes' B is Table 2's, so both identity tasks share one chance level.
+            result["leakage"] = leakage_with_floor(model, cfg, args,
+                                                   args.batch_size or cfg.data.batch_size)
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

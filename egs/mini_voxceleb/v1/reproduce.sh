@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make reproduce: the evidence the README quotes, in two parts.
 # 1. The mini recipe at full size (run.sh --preset full) trained with three seeds on one
-#    corpus: stages 3-6 for every seed, stages 7-8 (Table 4, the content probe) for the first;
+#    corpus: stages 3-6 for every seed, the leakage meter and stages 7-8 (Table 4, the content
+#    probe) for the first;
 #    full/exp/RESULTS.md checks the README's claims on every seed, full/exp/seed<N>/RESULTS.md
 #    holds each seed's tables.
 # 2. The coupling study (local/coupling_sweep.sh): sweep/RESULTS.md and sweep/RESULTS.png.
@@ -24,7 +25,9 @@ for seed in $seeds; do
   if [ "$seed" = "$first" ]; then
     ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp
   else
-    ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp
+    # The leakage meter (stage 4), Table 4 and the probe: first seed only (time budget).
+    ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp \
+      --leakage-steps 0
     ./run.sh --preset full --stage 8 --train-seed $seed --expdir $exp --probe-tags ""
   fi
   seed_dirs="$seed_dirs $seed=$exp"

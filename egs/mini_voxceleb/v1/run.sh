@@ -24,6 +24,7 @@ chance_check=true   # stage 4 fails when a trained loss stayed within its interv
 train_jobs=""       # models trained at once, on nproc/train_jobs threads each (default: the preset's)
 asnorm_top_k=300    # AS-norm scores too (an extra Table 3 column); cohort: the ssl_train tracks
 ssl_eval_batch_size=16  # B of stage 4's identity task (0: the training B, as the paper)
+leakage_steps=""    # stage 4's post-hoc leakage probes, training steps (default: the preset's; 0: none)
 
 . utils/parse_options.sh
 
@@ -41,7 +42,7 @@ case $preset in
     # confusion); make reproduce trains all four.
     default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
     ssl_eval_batches=50
-    leakage_steps=100
+    default_leakage_steps=100
     # The limited-label case, 2 utterances per speaker; "all" would cost a second supervised model.
     default_subsets="20:40"
     finetune_tags="ssl_id_content_dis"
@@ -58,7 +59,7 @@ case $preset in
     default_configs="$conf/ssl_content.yaml $conf/ssl_identity.yaml $conf/ssl_id_content.yaml
       $conf/ssl_id_content_dis.yaml"
     ssl_eval_batches=200
-    leakage_steps=200
+    default_leakage_steps=200
     # The paper's budgets scaled to 200 spk_dev speakers of 8 utterances: 100, 250 and 500
     # of VoxCeleb1's 1,211 speakers, 10-20% of their utterances (here 2 each, the least
     # n-pair training needs), and all.
@@ -77,7 +78,7 @@ case $preset in
       --min-words 4 --max-words 7"
     default_configs="$conf/ssl_identity.yaml"
     ssl_eval_batches=100
-    leakage_steps=0
+    default_leakage_steps=0
     default_subsets=""
     finetune_tags=""
     default_probe_tags=""
@@ -91,6 +92,7 @@ esac
 [ -n "$finetune_subsets" ] || finetune_subsets=$default_subsets
 [ "$probe_tags" != "-" ] || probe_tags=$default_probe_tags
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
+[ -n "$leakage_steps" ] || leakage_steps=$default_leakage_steps
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
