@@ -30,7 +30,7 @@ class TimeCodedIdentity(nn.Module):
 
 def test_probes_read_what_the_embeddings_carry_and_nothing_else(tiny_dump: Path):
     r = measure_leakage(TimeCodedIdentity(), tiny_dump / "ssl_train", tiny_dump / "ssl_test",
-                        n_frames=12, batch_size=2, train_steps=150, test_batches=10,
+                        embed_dim=16, n_frames=12, batch_size=2, train_steps=150, test_batches=10,
                         probe_dim=16, lr=3e-2, n_boot=100)
     assert r["chance_sync"] == 1 / 8 and r["chance_identity"] == 1 / 2
     assert r["leak_sync_from_identity"] > 0.9, r

@@ -31,8 +31,8 @@ def leakage_with_floor(model, cfg: CrossModalConfig, args, batch_size: int) -> d
     """The leakage meter on ``model`` and, as its floor, on an untrained model of the same
     architecture (seeded by the config's seed)."""
     def meter(m):
-        return measure_leakage(m, args.leakage_train_dir, args.data_dir, cfg.data.n_frames,
-                               batch_size, args.leakage_steps, args.batches,
+        return measure_leakage(m, args.leakage_train_dir, args.data_dir, cfg.model.embed_dim,
+                               cfg.data.n_frames, batch_size, args.leakage_steps, args.batches,
                                cfg.loss.similarity, cfg.loss.adversary_dim, seed=args.seed,
                                n_boot=args.n_boot, apply_av_offset=cfg.data.apply_av_offset)
     torch.manual_seed(cfg.seed)

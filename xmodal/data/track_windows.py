@@ -102,6 +102,13 @@ class TrackWindowDataset(Dataset):
         return torch.from_numpy(np.array(feats)), torch.from_numpy(faces)
 
 
+def window_batch(dataset: TrackWindowDataset, items: list[tuple[int, int]]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stacked ``(feats, faces)`` of ``dataset``'s windows ``items`` (a sampler's batch)."""
+    feats, faces = zip(*(dataset[item] for item in items))
+    return torch.stack(feats), torch.stack(faces)
+
+
 def check_even_split(units: int, parts: int, key: str, what: str) -> None:
     """Refuse a global batch of ``units`` that ``parts`` processes cannot share evenly,
     naming the nearest batch sizes that they can (every rank gathers equal-sized slices)."""

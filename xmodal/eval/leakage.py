@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
+from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset, window_batch
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
+from xmodal.eval.ssl_tasks import matching_hits
 from xmodal.losses.confusion import IdentityAdversary, SyncAdversary
 from xmodal.models.two_stream import TwoStreamModel
 
@@ -30,22 +31,19 @@ PROBES = {"leak_sync_from_identity": ("identity", SyncAdversary),
 
 
 @torch.no_grad()
-def _embed(model: TwoStreamModel, batch, device) -> dict[str, dict[str, torch.Tensor]]:
-    feats, faces = (x.to(device) for x in batch)
-    return model(feats, faces)
-
-
-def _windows(dataset: TrackWindowDataset, sampler: TrackBatchSampler):
-    for indices in sampler:
-        items = [dataset[i] for i in indices]
-        yield torch.stack([f for f, _ in items]), torch.stack([v for _, v in items])
+def _embed(model: TwoStreamModel, dataset: TrackWindowDataset, items, device
+           ) -> dict[str, dict[str, torch.Tensor]]:
+    feats, faces = window_batch(dataset, items)
+    return model(feats.to(device), faces.to(device))
 
 
 def measure_leakage(model: TwoStreamModel, train_dump: str | Path, test_dump: str | Path,
-                    n_frames: int, batch_size: int, train_steps: int, test_batches: int,
+                    embed_dim: int, n_frames: int, batch_size: int, train_steps: int,
+                    test_batches: int,
                     similarity: str = "cosine", probe_dim: int = 64, lr: float = 1e-3,
                     seed: int = 0, n_boot: int = 1000, apply_av_offset: bool = False) -> dict:
-    """Probe accuracies (and chance) of fresh probes trained on ``model``'s frozen embeddings.
+    """Probe accuracies (and chance) of fresh probes trained on ``model``'s frozen
+    ``embed_dim``-d embeddings.
 
     Training: ``train_steps`` Adam steps on B-track windows of ``train_dump``; scoring:
     ``test_batches`` batches of ``test_dump`` with B different identities each.
@@ -57,18 +55,15 @@ def measure_leakage(model: TwoStreamModel, train_dump: str | Path, test_dump: st
     test_set = TrackWindowDataset(test_dump, n_frames, apply_av_offset)
     speakers = test_set.speakers()
     test_b = min(batch_size, len(set(speakers)))
-    first = _embed(model, next(_windows(train_set, TrackBatchSampler(
-        train_set.num_frames, n_frames, batch_size, 1, seed))), device)
-    dim = first["audio"]["identity"].shape[1]
-    probes = {key: cls(dim, probe_dim, similarity).to(device)
+    probes = {key: cls(embed_dim, probe_dim, similarity).to(device)
               for key, (_, cls) in PROBES.items()}
     optimiser = torch.optim.Adam([p for probe in probes.values() for p in probe.parameters()],
                                  lr=lr)
     gen = torch.Generator().manual_seed(seed)
     train_sampler = TrackBatchSampler(train_set.num_frames, n_frames, batch_size, train_steps,
                                       seed + 1)
-    for batch in _windows(train_set, train_sampler):
-        out = _embed(model, batch, device)
+    for items in train_sampler:
+        out = _embed(model, train_set, items, device)
         loss = sum(probe.adversary_loss(out["visual"][emb], out["audio"][emb], gen)[0]
                    for (emb, _), probe in zip(PROBES.values(), probes.values()))
         optimiser.zero_grad(set_to_none=True)
@@ -81,14 +76,12 @@ def measure_leakage(model: TwoStreamModel, train_dump: str | Path, test_dump: st
     owners: dict[str, list[np.ndarray]] = {key: [] for key in PROBES}
     steps = n_frames - 4
     with torch.no_grad():
-        for indices, batch in zip(test_sampler, _windows(test_set, test_sampler)):
-            out = _embed(model, batch, device)
-            who = speakers[[track for track, _ in indices]]
+        for items in test_sampler:
+            out = _embed(model, test_set, items, device)
+            who = speakers[[track for track, _ in items]]
             for key, (emb, _) in PROBES.items():
                 logits = probes[key](out["visual"][emb], out["audio"][emb], gen)
-                target = torch.arange(logits.shape[-1])
-                right = (logits.argmax(dim=-1).cpu() == target).numpy().reshape(-1)
-                hits[key].append(right)
+                hits[key].append(matching_hits(logits).reshape(-1))
                 # A sync decision belongs to its track's identity; an identity decision to
                 # the identity of the face being matched.
                 owners[key].append(np.repeat(who, steps) if key == "leak_sync_from_identity"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from xmodal.data.datadir import read_table
 from xmodal.data.scp import ScpReader
-from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset
+from xmodal.data.track_windows import TrackBatchSampler, TrackWindowDataset, window_batch
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 from xmodal.eval.metrics import eer_from_det_curve
 from xmodal.eval.pair_det import all_pairs_det_curve
@@ -32,7 +32,7 @@ def _scores(x: torch.Tensor, y: torch.Tensor, similarity: str) -> torch.Tensor:
     return -torch.cdist(x, y)
 
 
-def _hits(logits: torch.Tensor) -> np.ndarray:
+def matching_hits(logits: torch.Tensor) -> np.ndarray:
     """Right/wrong of every query row of square ``logits (..., K, K)`` (target = diagonal)."""
     target = torch.arange(logits.shape[-1], device=logits.device)
     return (logits.argmax(dim=-1) == target).cpu().numpy()
@@ -70,7 +70,7 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
     for index in range(n_batches):
         items = sampler.batch(index)
         speakers = track_speakers[[track for track, _ in items]]
-        feats, faces = map(torch.stack, zip(*(dataset[item] for item in items)))
+        feats, faces = window_batch(dataset, items)
         out = model(feats.to(device), faces.to(device))
         steps = out["visual"]["content"].shape[-1]
         owners["content"].append(np.repeat(speakers, steps))
@@ -78,9 +78,9 @@ def ssl_task_accuracies(model: TwoStreamModel, dump_dir: str | Path, n_frames: i
         for emb in EMBEDDINGS:
             v, a = out["visual"][emb], out["audio"][emb]
             hits[f"content_acc_{emb}"].append(
-                _hits(_scores(v.transpose(1, 2), a.transpose(1, 2), similarity)).reshape(-1))
+                matching_hits(_scores(v.transpose(1, 2), a.transpose(1, 2), similarity)).reshape(-1))
             face = pick_random_step(v, gen)
-            hits[f"identity_acc_{emb}"].append(_hits(_scores(face, a.mean(dim=-1), similarity)))
+            hits[f"identity_acc_{emb}"].append(matching_hits(_scores(face, a.mean(dim=-1), similarity)))
     result: dict = {}
     for key, values in hits.items():
         task = key.split("_")[0]
