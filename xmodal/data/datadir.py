@@ -4,10 +4,11 @@ A data dir holds one fact per file, each a ``<key> <value...>`` table sorted in 
 order: ``wav.scp``, ``video.scp``, ``utt2spk``, ``spk2utt``, ``text``, ``spk2gender``
 (``m|f``), ``utt2av_offset`` (audio-video offset of a face-track in video frames, from
 VoxCeleb2's per-track metadata), ``utt2iden_split`` (``train|val|test`` of VoxCeleb1's
-identification split), and after dumping ``feats.scp``, ``faces.scp``, ``utt2num_frames``;
-``trials`` (and further ``trials_<name>`` lists) hold ``<enroll> <test> target|nontarget``
-lines. Readers reject a malformed line at once, naming ``path:line`` and the key, so a bad
-file never propagates into later stages.
+identification split), ``frame_phones`` (one phone id per feature frame; its symbol table
+``phones.txt`` is in id order: see ``xmodal.data.frame_labels``), and after dumping
+``feats.scp``, ``faces.scp``, ``utt2num_frames``; ``trials`` (and further ``trials_<name>``
+lists) hold ``<enroll> <test> target|nontarget`` lines. Readers reject a malformed line at
+once, naming ``path:line`` and the key, so a bad file never propagates into later stages.
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ UTT_TABLE_FILES = {
     "utt2num_frames": "utt2num_frames",
     "utt2av_offset": "utt2av_offset",
     "utt2iden_split": "utt2iden_split",
+    "frame_phones": "frame_phones",
 }
+# The symbol table the ids of frame_phones index; copied whole with the data dir.
+PHONE_TABLE_FILE = "phones.txt"
 TRIAL_LABELS = ("target", "nontarget")
 
 
@@ -177,8 +181,11 @@ class DataDirTables:
     utt2num_frames: dict[str, str] | None = None
     utt2av_offset: dict[str, str] | None = None
     utt2iden_split: dict[str, str] | None = None
+    frame_phones: dict[str, str] | None = None
     # The one per-speaker table besides spk2utt.
     spk2gender: dict[str, str] | None = None
+    # phones.txt, symbol -> id in file order (``xmodal.data.frame_labels`` checks it).
+    phones: dict[str, str] | None = None
     # File name ("trials", "trials_<name>") -> its trials.
     trials: dict[str, list[Trial]] = field(default_factory=dict)
 
@@ -189,7 +196,7 @@ class DataDirTables:
 
     def subset(self, utts: Iterable[str]) -> "DataDirTables":
         """The tables restricted to ``utts``; spk2utt rebuilt, spk2gender restricted to the
-        speakers left; trials kept if both keys stay."""
+        speakers left; trials kept if both keys stay; phones.txt kept whole."""
         keep = set(utts)
         unknown = keep - set(self.utt2spk)
         if unknown:
@@ -263,6 +270,9 @@ class DataDir:
                 setattr(tables, attr, read_table(self.file(name)))
         if self.file("spk2gender").is_file():
             tables.spk2gender = read_table(self.file("spk2gender"))
+        if self.file(PHONE_TABLE_FILE).is_file():
+            # Lines in id order, not symbol order.
+            tables.phones = read_table(self.file(PHONE_TABLE_FILE), require_sorted=False)
         tables.trials = {p.name: read_trials(p) for p in self.trial_files()}
         return tables
 
@@ -275,6 +285,9 @@ class DataDir:
             write_table(self.file(name), table)
         if tables.spk2gender is not None:
             write_table(self.file("spk2gender"), tables.spk2gender)
+        if tables.phones is not None:
+            write_lines_atomic(self.file(PHONE_TABLE_FILE),
+                               [f"{symbol} {i}" for symbol, i in tables.phones.items()])
         for name, trials in tables.trials.items():
             write_trials(self.file(name), trials)
 

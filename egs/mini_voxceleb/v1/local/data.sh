@@ -38,6 +38,12 @@ python -m xmodal.bin.prepare_voxceleb vox2 --root $corpus/voxceleb2 --subset tes
 python -m xmodal.bin.prepare_voxceleb vox1 --root $corpus/voxceleb1 \
   --dev-dir $data/spk_dev --test-dir $data/spk_test --trials veri_test2.txt
 
+# Per-frame phone labels (frame_phones, phones.txt) from the corpus' phone alignments.
+for x in ssl_train ssl_test spk_dev spk_test; do
+  python -m xmodal.bin.ctm_to_frame_labels --ctm $corpus/annotations/phones.ctm \
+    --data-dir $data/$x
+done
+
 for x in ssl_train ssl_test spk_dev spk_test; do
   utils/validate_data_dir.sh $data/$x
 done
