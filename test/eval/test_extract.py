@@ -22,6 +22,7 @@ from xmodal.eval.extract import (MIN_FRAMES, ExtractConfig, crop_starts, embed_i
                                  extract_embeddings, repeat_pad)
 from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import ModelConfig, TwoStreamModel
+from xmodal.models.xvector import XVectorConfig, XVectorExtractor
 from xmodal.train.checkpoint import save_checkpoint
 from xmodal.methods.cross_modal import CrossModalConfig
 from xmodal.methods import load_pretrained
@@ -216,10 +217,10 @@ def test_crops_average_crop_embeddings(model, tmp_path):
     assert crop_starts(100, 40, 40) == [0, 40, 60]
     assert crop_starts(100, 40, 30) == [0, 30, 60]
     assert crop_starts(30, 40, 40) == [0]
-    with pytest.raises(ExtractError, match=">= 17"):
-        ExtractConfig(crop_frames=10)
     feats = np.random.default_rng(1).normal(size=(100, 40)).astype(np.float32)
     dump = write_feats(tmp_path / "dump", {"a-x": feats})
+    with pytest.raises(ExtractError, match="shorter than the model's 17-frame minimum"):
+        extract_embeddings(model, dump, tmp_path / "short", config=ExtractConfig(crop_frames=10))
     extract_embeddings(model, dump, tmp_path / "emb", config=ExtractConfig(crop_frames=40))
     crops = [direct_embedding(model, feats[s:s + 40])["content"] for s in (0, 40, 60)]
     vectors = kaldiio.load_scp(str(tmp_path / "emb" / "content.scp"))
@@ -274,3 +275,25 @@ def test_init_model_is_the_untrained_start_of_training(tmp_path, train_config):
     again = run("python", "-m", "xmodal.bin.init_model", "--config", str(config),
                 "--output-dir", str(tmp_path / "3"))
     assert "exists; skipping" in again.stderr
+
+
+def test_xvectors_are_extracted_with_their_own_widths_and_receptive_field(tmp_path):
+    """The x-vector extractor goes through the same stage: the identity file holds its
+    pooled x-vectors, the content file its time-averaged frame layer, and an utterance
+    shorter than its 15-frame receptive field is tiled to exactly 15 frames."""
+    xvector = XVectorExtractor(XVectorConfig(n_mels=40, channels=24, pooled_dim=20,
+                                             embed_dim=12)).eval()
+    rng = np.random.default_rng(4)
+    feats = {"a-long": rng.normal(size=(60, 40)).astype(np.float32),
+             "b-short": rng.normal(size=(10, 40)).astype(np.float32)}
+    extract_embeddings(xvector, write_feats(tmp_path / "dump", feats), tmp_path / "emb")
+    identity = kaldiio.load_scp(str(tmp_path / "emb" / "identity.scp"))
+    content = kaldiio.load_scp(str(tmp_path / "emb" / "content.scp"))
+    with torch.no_grad():
+        expected = xvector.embed(torch.from_numpy(feats["a-long"])[None])[0].numpy()
+        tiled = np.tile(feats["b-short"], (2, 1))[:15]
+        expected_short = xvector.embed(torch.from_numpy(tiled)[None])[0].numpy()
+    np.testing.assert_allclose(identity["a-long"], expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(identity["b-short"], expected_short, atol=1e-5, rtol=0)
+    assert content["a-long"].shape == (24,)
+    assert (tmp_path / "emb" / "padded").read_text() == "b-short 10\n"

@@ -7,10 +7,14 @@
   ``crop_frames``: no overlap), plus one ending at the last frame if the others miss the tail.
   The utterance vector is the plain mean of the crop vectors; an utterance no longer than one
   crop is embedded whole.
-- Short utterances: fewer than ``MIN_FRAMES`` (17) frames give no output step, so the frames
-  are tiled (1..T, 1..T, ...) up to exactly 17. Tiling keeps the statistics the trunk's
+- Short utterances: fewer than the model's ``min_frames`` (17 for the two-stream audio
+  trunk, ``MIN_FRAMES``; 15 for the x-vector extractor) give no output step, so the frames
+  are tiled (1..T, 1..T, ...) up to exactly that many. Tiling keeps the statistics the trunk's
   instance norm sees (a constant pad is a value the utterance never had). They are listed
   in ``padded`` (``<utt> <original frames>``) and counted in every summary.
+- Any audio encoder with ``forward_audio`` (``identity`` and ``content`` as ``(B, D, S)``),
+  ``min_frames`` and ``cfg.n_mels`` is extracted the same way: the two-stream model, the
+  x-vector extractor (whose ``identity`` is one pooled step), the mean log-mel floor.
 - An empty feature matrix, NaN/inf, a wrong number of bins or an scp entry that cannot be
   loaded (ark missing, offset past its end) is an error naming the utterance and
   ``feats.scp:line``.
@@ -23,7 +27,6 @@ The files a run writes, and the merge of a set's jobs, are ``xmodal.eval.embeddi
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import sys
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from xmodal.data.datadir import write_table
@@ -38,11 +42,10 @@ from xmodal.data.scp import ScpReader
 from xmodal.data.vector_ark import vector_writer
 from xmodal.eval.embedding_sets import (DONE_MARKER, HEADS, EmbeddingFiles, ExtractError,
                                         ExtractStats, finish_set, utterance_list, writing)
-from xmodal.models.audio_trunk import audio_output_steps
-from xmodal.models.two_stream import TwoStreamModel
+from xmodal.models.audio_trunk import MIN_INPUT_FRAMES
 
-# Smallest input the audio trunk gives an output step for.
-MIN_FRAMES = next(t for t in itertools.count(1) if audio_output_steps(t) >= 1)
+# Smallest input the two-stream audio trunk gives an output step for.
+MIN_FRAMES = MIN_INPUT_FRAMES
 
 
 @dataclass
@@ -55,9 +58,9 @@ class ExtractConfig:
     chunk_utts: int = 128           # utterances read ahead and grouped by length
 
     def __post_init__(self) -> None:
-        if self.crop_frames != 0 and self.crop_frames < MIN_FRAMES or self.crop_hop < 0:
-            raise ExtractError(f"crop_frames must be 0 (whole utterance) or >= {MIN_FRAMES}, and "
-                               f"crop_hop >= 0; got {self.crop_frames} and {self.crop_hop}")
+        if self.crop_frames < 0 or self.crop_hop < 0:
+            raise ExtractError(f"crop_frames must be 0 (whole utterance) or > 0, and crop_hop "
+                               f">= 0; got {self.crop_frames} and {self.crop_hop}")
         if self.max_batch_frames < 1 or self.chunk_utts < 1:
             raise ExtractError("max_batch_frames and chunk_utts must be >= 1")
 
@@ -85,9 +88,11 @@ def crop_starts(n_frames: int, crop_frames: int, hop: int) -> list[int]:
     return starts
 
 
-def utterance_inputs(feats: np.ndarray, config: ExtractConfig) -> list[np.ndarray]:
-    """The model inputs of one utterance: itself (repeat-padded if short) or its crops."""
-    feats = repeat_pad(feats)
+def utterance_inputs(feats: np.ndarray, config: ExtractConfig,
+                     min_frames: int = MIN_FRAMES) -> list[np.ndarray]:
+    """The model inputs of one utterance: itself (repeat-padded to ``min_frames`` if short)
+    or its crops."""
+    feats = repeat_pad(feats, min_frames)
     if not config.crop_frames:
         return [feats]
     return [feats[s:s + config.crop_frames]
@@ -95,9 +100,10 @@ def utterance_inputs(feats: np.ndarray, config: ExtractConfig) -> list[np.ndarra
 
 
 @torch.inference_mode()
-def embed_inputs(model: TwoStreamModel, inputs: list[np.ndarray], max_batch_frames: int = 8000,
+def embed_inputs(model: nn.Module, inputs: list[np.ndarray], max_batch_frames: int = 8000,
                  device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
-    """Time-averaged ``identity`` and ``content`` vectors ``(len(inputs), D)`` of feature inputs.
+    """Time-averaged ``identity`` and ``content`` vectors ``(len(inputs), D_head)`` of feature
+    inputs, from an audio encoder's ``forward_audio``.
 
     Inputs of equal length are stacked into batches of at most ``max_batch_frames`` frames (at
     least one input each). The model must be in eval mode.
@@ -105,7 +111,7 @@ def embed_inputs(model: TwoStreamModel, inputs: list[np.ndarray], max_batch_fram
     by_length: dict[int, list[int]] = {}
     for i, feats in enumerate(inputs):
         by_length.setdefault(len(feats), []).append(i)
-    out = {head: np.empty((len(inputs), model.cfg.embed_dim), np.float32) for head in HEADS}
+    out: dict[str, np.ndarray] = {}
     for length, indices in by_length.items():
         per_batch = max(1, max_batch_frames // length)
         for start in range(0, len(indices), per_batch):
@@ -113,6 +119,8 @@ def embed_inputs(model: TwoStreamModel, inputs: list[np.ndarray], max_batch_fram
             batch = torch.from_numpy(np.stack([inputs[i] for i in part])).to(device)
             steps = model.forward_audio(batch)
             for head in HEADS:
+                if head not in out:  # the heads' widths differ for some encoders
+                    out[head] = np.empty((len(inputs), steps[head].shape[1]), np.float32)
                 out[head][part] = steps[head].mean(dim=-1).float().cpu().numpy()
     return out
 
@@ -142,7 +150,7 @@ def feature_bins(feats_dir: str | os.PathLike) -> int:
     return int(np.shape(reader[key])[-1])
 
 
-def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
+def extract_embeddings(model: nn.Module, feats_dir: str | os.PathLike,
                        out_dir: str | os.PathLike, job: int | None = None,
                        data_dir: str | os.PathLike | None = None,
                        config: ExtractConfig | None = None,
@@ -154,6 +162,10 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
     ``merge_embeddings``; without, it writes the final files, speaker means and ``.done``.
     """
     config = config or ExtractConfig()
+    min_frames = model.min_frames
+    if 0 < config.crop_frames < min_frames:
+        raise ExtractError(f"crop_frames {config.crop_frames} is shorter than the model's "
+                           f"{min_frames}-frame minimum input")
     feats_scp = Path(feats_dir) / "feats.scp"
     feats_table = ScpReader(feats_scp, require_sorted=True)
     keys = utterance_list(data_dir) if data_dir is not None else list(feats_table)
@@ -186,9 +198,9 @@ def extract_embeddings(model: TwoStreamModel, feats_dir: str | os.PathLike,
             for i, key in enumerate(chunk):
                 feats = checked_features(key, feats_table[key], feats_table.where(key),
                                          model.cfg.n_mels)
-                if len(feats) < MIN_FRAMES:
+                if len(feats) < min_frames:
                     padded[key] = str(len(feats))
-                pieces = utterance_inputs(feats, config)
+                pieces = utterance_inputs(feats, config, min_frames)
                 inputs += pieces
                 owners += [i] * len(pieces)
             vectors = embed_inputs(model, inputs, config.max_batch_frames, device)

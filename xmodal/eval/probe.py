@@ -31,7 +31,6 @@ from torch.nn.utils.rnn import pad_sequence
 from xmodal.atomic import atomic_path, write_lines_atomic
 from xmodal.data.datadir import read_table, sorted_keys
 from xmodal.data.scp import ScpReader
-from xmodal.models.audio_trunk import audio_output_steps
 from xmodal.models.two_stream import TwoStreamModel
 
 HEADS = ("content", "identity")
@@ -131,8 +130,8 @@ def frame_embeddings(model: TwoStreamModel, feats_scp: str | os.PathLike, keys: 
         if key not in feats:
             raise ProbeError(f"{feats_scp}: no features for utterance '{key}'")
         x = torch.from_numpy(np.array(feats[key], dtype=np.float32))  # a writable copy
-        if audio_output_steps(x.shape[0]) < 1:
-            out[key] = torch.zeros(0, model.cfg.embed_dim)
+        if x.shape[0] < model.min_frames:
+            out[key] = torch.zeros(0, model.head_dims[head])
             continue
         out[key] = model.forward_audio(x[None].to(device))[head][0].T.float().cpu()
     return out
@@ -310,7 +309,7 @@ def probe_experiment(model: TwoStreamModel, train_dir: str | os.PathLike,
     sp = spm.SentencePieceProcessor(model_file=str(spm_model))
     refs = {name: [sp.encode(texts[name][k], out_type=int) for k in keys[name]] for name in dirs}
     result: dict = {}
-    for head in HEADS:
+    for head in model.frame_heads:
         embs = {name: list(frame_embeddings(model, dirs[name] / "feats.scp", keys[name],
                                             head).values()) for name in dirs}
         result[head] = run_probe(embs["train"], refs["train"], embs["test"], refs["test"],
@@ -324,6 +323,7 @@ def probe_experiment(model: TwoStreamModel, train_dir: str | os.PathLike,
 def format_result(name: str, result: dict) -> str:
     """One line: test (train) UER of each head, chance, vocabulary and test set size."""
     heads = " | ".join(f"{head} UER {result[head]['uer']:.3f} "
-                       f"(train {result[head]['train_uer']:.3f})" for head in HEADS)
+                       f"(train {result[head]['train_uer']:.3f})" for head in HEADS
+                       if head in result)
     return (f"probe {name}: {heads} | chance {result['chance_uer']:.3f} | "
             f"vocab {result['vocab_size']} | n_test {result['content']['n_test']}")

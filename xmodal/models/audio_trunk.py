@@ -45,6 +45,10 @@ def audio_output_steps(n_feature_frames: int) -> int:
     return (t - 3) // 2 + 1            # 3 x conv k3 p1 keep t; maxpool k3 s2
 
 
+# The shortest input that gives one output step (17 frames).
+MIN_INPUT_FRAMES = next(t for t in range(1, 64) if audio_output_steps(t) >= 1)
+
+
 def _frequency_bins(n_mels: int, paper: bool) -> int:
     """Bins left before the last conv; raises if ``n_mels`` is too small for the trunk."""
     size = n_mels

@@ -29,6 +29,8 @@ class MeanLogMel(nn.Module):
     """``forward_audio``: the features themselves as per-step embeddings, so the time
     average stage 5 takes is the mean log-mel vector."""
 
+    min_frames = 1
+
     def __init__(self, n_mels: int):
         super().__init__()
         self.cfg = MeanLogMelConfig(n_mels)

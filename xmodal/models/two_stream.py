@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xmodal.models.audio_trunk import PAPER_N_MELS, AudioTrunk
+from xmodal.models.audio_trunk import MIN_INPUT_FRAMES, PAPER_N_MELS, AudioTrunk
 from xmodal.models.heads import EmbeddingHead
 from xmodal.models.visual_trunk import PAPER_FACE_SIZE, VisualTrunk
 
@@ -49,6 +49,9 @@ def faces_to_input(faces: torch.Tensor) -> torch.Tensor:
 class TwoStreamModel(nn.Module):
     """Audio and visual streams, each with a content and an identity head."""
 
+    min_frames = MIN_INPUT_FRAMES  # the audio stream's shortest input
+    frame_heads = ("identity", "content")  # audio heads with one output per time step
+
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
         cfg = cfg or ModelConfig()
@@ -61,6 +64,11 @@ class TwoStreamModel(nn.Module):
         self.audio_identity = EmbeddingHead(*head_sizes)
         self.visual_content = EmbeddingHead(*head_sizes)
         self.visual_identity = EmbeddingHead(*head_sizes)
+
+    @property
+    def head_dims(self) -> dict[str, int]:
+        """Width of each audio head's output."""
+        return {"identity": self.cfg.embed_dim, "content": self.cfg.embed_dim}
 
     def forward_audio(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """Log-mel ``(B, T, n_mels)`` -> ``identity`` and ``content``, each ``(B, D, S)``.
