@@ -113,7 +113,8 @@ def learning_dump(tmp_path_factory) -> Path:
 
 
 def make_dump(corpus: Path, root: Path) -> Path:
-    """``root/dump/{ssl_train,ssl_test}`` of ``corpus``'s VoxCeleb2 dev and test tracks."""
+    """``root/dump/{ssl_train,ssl_test}`` of ``corpus``'s VoxCeleb2 dev and test tracks, with
+    their per-frame phone labels (``frame_phones``, ``phones.txt``)."""
     conf = root / "dump.yaml"
     conf.write_text("face_size: 32\nface_gray: false\nn_mels: 40\nav_tolerance_s: 0.1\n")
     for name, subset in (("ssl_train", "dev"), ("ssl_test", "test")):
@@ -121,6 +122,8 @@ def make_dump(corpus: Path, root: Path) -> Path:
         run_module("xmodal.bin.prepare_voxceleb", "vox2", "--root", str(corpus / "voxceleb2"),
                    "--subset", subset, "--out-dir", str(data),
                    "--text", str(corpus / "annotations" / "text"))
+        run_module("xmodal.bin.ctm_to_frame_labels", "--ctm",
+                   str(corpus / "annotations" / "phones.ctm"), "--data-dir", str(data))
         run_module("xmodal.bin.dump", "--config", str(conf), "--data-dir", str(data),
                    "--out-dir", str(root / "dump" / name), "--job", "1")
         run_module("xmodal.bin.merge_dump", "--data-dir", str(data), "--out-dir",

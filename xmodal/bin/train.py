@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-dir", required=True, help="dump dir of the training set")
     parser.add_argument("--valid-dir", help="dump dir scored after each epoch (cross_modal: "
                         "ssl_test)")
-    parser.add_argument("--utt2spk", help="labels, and the utterances trained on (supervised)")
+    parser.add_argument("--utt2spk", help="labels, and the utterances trained on (supervised: "
+                        "of --train-dir; reconstruction with data.labels labelled: of "
+                        "--labelled-dir)")
+    parser.add_argument("--labelled-dir", help="dump dir of a separate labelled set (the "
+                        "semi-supervised reconstruction configs; other methods ignore it)")
     parser.add_argument("--output-dir", required=True, help="experiment dir exp/<tag>")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         data = TrainingData(Path(args.train_dir),
                             Path(args.valid_dir) if args.valid_dir else None,
-                            Path(args.utt2spk) if args.utt2spk else None)
+                            Path(args.utt2spk) if args.utt2spk else None,
+                            Path(args.labelled_dir) if args.labelled_dir else None)
         train(method, cfg, data, args.output_dir, args.resume, args.device)
     except (ConfigError, CheckpointError, DataDirError, FileExistsError, ValueError, OSError,
             FloatingPointError) as err:

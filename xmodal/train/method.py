@@ -29,6 +29,7 @@ class TrainingData:
     train_dir: Path               # dump dir of the training set
     valid_dir: Path | None = None  # dump dir scored after every epoch (held-out, unlabelled use)
     utt2spk: Path | None = None   # labels, and the utterances to train on (labelled methods)
+    labelled_dir: Path | None = None  # dump dir of a separate labelled set (semi-supervised)
 
 
 class MethodNetwork(nn.Module, ABC):
