@@ -2,7 +2,7 @@
 VENV := tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo reproduce test bench clean-demo
+.PHONY: setup demo reproduce reproduce-nagrani reproduce-stafylakis test bench clean-demo
 
 setup:
 	bash tools/install.sh
@@ -15,6 +15,13 @@ demo: setup
 # (full/exp/RESULTS.md), and the coupling study (sweep/RESULTS.md).
 reproduce: setup
 	cd egs/mini_voxceleb/v1 && ./reproduce.sh
+
+# One paper at a time (each within 90 minutes on a 2-core machine), on the same corpus.
+reproduce-nagrani: setup
+	cd egs/mini_voxceleb/v1 && ./reproduce.sh --papers nagrani
+
+reproduce-stafylakis: setup
+	cd egs/mini_voxceleb/v1 && ./reproduce.sh --papers stafylakis
 
 # The tests also need Slurm and MUNGE (the Slurm backend's test starts its own cluster).
 test:

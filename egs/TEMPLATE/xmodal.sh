@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The staged pipeline every xmodal recipe runs (called from egs/*/v1/run.sh).
 # Stage 1: data dirs (recipe's local/data.sh)   Stage 2: dump features and face frames
-# Stage 3: self-supervised training, one run per --ssl-configs entry
+# Stage 3: self-supervised training, one run per --ssl-configs and --recon-configs entry
 # Stage 4: self-supervised task evaluation on ssl_test (paper Table 2) and the post-hoc
 #          leakage meter; fails if a trained loss did not leave chance
 # Stage 5: identity/content embeddings of spk_test and of a sample of ssl_train (Kaldi
@@ -25,6 +25,12 @@ datadir=data              # Kaldi data dirs (written by stage 1's local/data.sh)
 dumpdir=dump
 expdir=exp
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
+# Stafylakis et al. 2019 (method: reconstruction): x-vectors, trained on ssl_train's audio;
+# stage 4 (face-track tasks) skips them, stages 5-8 treat them like the cross-modal models.
+recon_configs=""
+# The labelled set of the semi-supervised reconstruction configs (data.labels: labelled): a
+# spk_dev label budget N:M as for stage 7 (the data dir spk_dev_N_M).
+semisup_subset="250:6019"
 train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
 train_jobs=1              # CPU only: models trained at once (stage 3, the supervised baselines
@@ -118,8 +124,17 @@ else
 fi
 device=cpu; [ "$ngpu" -gt 0 ] && device=cuda
 
+# subset BUDGET: the spk_dev data dir of a label budget N, N:M or all (seeded, nested).
+subset() {
+  local n=${1/:/_} utt_opt=""
+  [ -f $datadir/spk_dev_$n/utt2spk ] && return 0
+  [ "${n#*_}" != "$n" ] && utt_opt="--num-utt ${n#*_}"
+  utils/subset_data_dir.sh --num-spk ${n%%_*} $utt_opt --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
+}
+
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "stage 3: self-supervised training ($ssl_configs)"
+  log "stage 3: self-supervised training ($ssl_configs $recon_configs)"
+  [ -z "$recon_configs" ] || subset $semisup_subset
   train_ssl() {
     local conf=$1 tag resume="" train_log start
     tag=$(basename "$conf" .yaml)
@@ -131,10 +146,11 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     start=$(date +%s)
     $train_cmd "$train_log" ${train_py/-TAG/-$tag} --config "$conf" --device $device \
       --train-dir "$dumpdir/ssl_train" --valid-dir "$dumpdir/ssl_test" --output-dir "$expdir/$tag" \
+      --labelled-dir "$dumpdir/spk_dev" --utt2spk "$datadir/spk_dev_${semisup_subset/:/_}/utt2spk" \
       $resume ${train_seed:+--seed $train_seed}
     log "  $tag trained in $(( $(date +%s) - start )) s"
   }
-  for conf in $ssl_configs; do
+  for conf in $ssl_configs $recon_configs; do
     if [ -f "$expdir/$(basename "$conf" .yaml)/model.pt" ]; then
       log "  $expdir/$(basename "$conf" .yaml) is trained; skipping"
       continue
@@ -164,6 +180,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   done
 fi
 tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
+recon_tags=""; for conf in $recon_configs; do recon_tags="$recon_tags $(basename "$conf" .yaml)"; done
 
 # extract EXP "SET...": stage-5 embeddings of the sets, nj jobs each embedding its part of
 # every set (one model load per job), merged and completeness-checked per set. The model is
@@ -212,7 +229,7 @@ score() {
 }
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "stage 5: embeddings of $extract_sets ($tags, floors: $baselines)"
+  log "stage 5: embeddings of $extract_sets ($tags $recon_tags, floors: $baselines)"
   for b in $baselines; do
     case $b in
       random_init) python -m xmodal.bin.init_model --config $random_init_config \
@@ -227,12 +244,12 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     utils/subset_data_dir.sh --num-spk all --num-utt $([ $n -gt $mean_tracks ] && echo $mean_tracks || echo all) \
       --seed 0 $dumpdir/ssl_train $dumpdir/ssl_train_sample
   fi
-  for tag in $tags $baselines; do extract $expdir/$tag "$extract_sets"; done
+  for tag in $tags $recon_tags $baselines; do extract $expdir/$tag "$extract_sets"; done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "stage 6: scoring $trials"
-  for tag in $tags $baselines; do
+  for tag in $tags $recon_tags $baselines; do
     score $expdir/$tag/emb $expdir/$tag/scores
     cat $expdir/$tag/scores/*.metrics.json
   done
@@ -240,11 +257,7 @@ fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "stage 7: limited-label fine-tuning (label budgets $finetune_subsets) and supervised baseline"
-  for n in $budgets; do
-    [ -f $datadir/spk_dev_$n/utt2spk ] && continue
-    utt_opt=""; [ "${n#*_}" != "$n" ] && utt_opt="--num-utt ${n#*_}"
-    utils/subset_data_dir.sh --num-spk ${n%%_*} $utt_opt --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
-  done
+  for n in $budgets; do subset $n; done
   for tag in $finetune_tags; do
     extract $expdir/$tag spk_dev
     for n in $budgets; do
@@ -287,7 +300,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
       --spm-dir $expdir/probe_spm
   done
   bg_wait "stage 8"
-  python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --trials "$trials" \
+  python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot
 fi

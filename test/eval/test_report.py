@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.eval.report import System, comparison_table, write_report
+from xmodal.eval.report import (System, check_hypotheses, comparison_table, hypothesis_table,
+                                write_report)
 
 
 def write_json(path: Path, obj) -> None:
@@ -95,3 +96,27 @@ def test_comparison_table_calls_noise_noise(tmp_path: Path, score_lines):
         systems.append(System(label, path))
     table = comparison_table([tuple(systems)], None, 300)
     assert table.splitlines()[2].startswith("| A | B |") and table.endswith("| no (noise) |")
+
+
+def test_recon_hypotheses_hold_and_fail_by_their_own_rule(tmp_path: Path, score_lines):
+    """"beats" needs a significantly lower EER; "at least as good" only no significantly higher
+    one: a clearly better A passes both, an equal A only the second, a worse A neither."""
+    def scores(tag: str, shift: float, seed: int) -> None:
+        path = tmp_path / tag / "scores" / "trials.scores"
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(score_lines(np.random.default_rng(seed), shift, 40)) + "\n")
+
+    scores("recon_phones", 3.0, 1)           # beats recon_none
+    scores("recon_none", 0.5, 2)
+    scores("recon_phones_classify", 1.5, 3)  # as good as classification alone (same shift)
+    scores("xvector_classify", 1.5, 4)
+    scores("recon_phones_semisup", 0.5, 5)   # worse than classification on the labelled set
+    scores("xvector_semisup", 3.0, 6)
+    results = {(h.a, h.b): h for h in check_hypotheses(tmp_path, "trials", None, 300)}
+    assert results[("recon_phones", "recon_none")].holds
+    assert results[("recon_phones_classify", "xvector_classify")].holds
+    assert not results[("recon_phones_semisup", "xvector_semisup")].holds
+    # The equal pair would fail a "beats" claim: "at least as good" is the weaker rule.
+    assert not results[("recon_phones_classify", "xvector_classify")].eer["significant"]
+    table = hypothesis_table(tmp_path, "trials", None, 300)
+    assert table.count("**holds**") == 2 and table.count("**fails**") == 1

@@ -52,6 +52,18 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
                                             "batches_per_epoch": 2, "num_workers": 0},
                                    "optim": {"epochs": 1, "lr": 0.05}})
     write(conf / "tiny_ft.yaml", {"steps": 5, "batch_classes": 2})
+    # Stafylakis et al.: reconstruction alone, and semi-supervised on the 2:4 spk_dev budget;
+    # the phones come from a CTM, as a user's aligner would write it.
+    recon = {"method": "reconstruction",
+             "model": {"n_mels": 40, "channels": 16, "pooled_dim": 16, "embed_dim": 8},
+             "decoder": {"content_dim": 4, "hidden": 8, "layers": 1},
+             "data": {"segment_a_frames": 32, "segment_b_frames": 32, "batch_size": 2,
+                      "batches_per_epoch": 2, "valid_batches": 1, "num_workers": 0},
+             "optim": {"epochs": 1, "name": "adam", "lr": 1e-3}}
+    write(conf / "tiny_recon.yaml", recon)
+    recon["data"].update(labels="labelled", labelled_batch_size=2)
+    recon["loss"] = {"classify_weight": 1.0}
+    write(conf / "tiny_recon_semi.yaml", recon)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}
     # The corpus is tiny: every dev face-track and both test speakers (paper: 20% and 120).
@@ -66,7 +78,10 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
          "--finetune-subsets", "2:4 all",
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
-         "--chance-check", "false", "--asnorm-top-k", "2", "--leakage-steps", "5"],
+         "--chance-check", "false", "--asnorm-top-k", "2", "--leakage-steps", "5",
+         "--phones-ctm", str(tiny_corpus / "annotations" / "phones.ctm"),
+         "--recon-configs", "conf/tiny_recon.yaml conf/tiny_recon_semi.yaml",
+         "--semisup-subset", "2:4"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -86,6 +101,14 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert (data / "spk_test" / "trials_O_orig").exists()
     exp = recipe / "exp"
     assert (exp / "tiny_dis" / "ssl_eval.json").exists()
+    # The reconstruction models: trained on ssl_train's phones (the semi-supervised one on the
+    # 2:4 labelled budget too), not put through the face-track tasks, embedded and scored.
+    for tag in ("tiny_recon", "tiny_recon_semi"):
+        assert not (exp / tag / "ssl_eval.json").exists()
+        assert (exp / tag / "scores" / "trials_O.metrics.json").exists()
+        assert f"| {tag} |" in (exp / "RESULTS.md").read_text()
+    assert (recipe / "dump" / "ssl_train" / "frame_phones").exists()
+    assert "## Stafylakis et al. 2019" in (exp / "RESULTS.md").read_text()
     assert (exp / "tiny_dis" / "emb" / "spk_test" / ".done").exists()
     for trials in ("trials_O", "trials_E", "trials_H"):
         for scores in (exp / "tiny_dis" / "scores", exp / "supervised_spk_dev_all" / "scores",

@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp-dir", required=True)
     parser.add_argument("--ssl-tags", required=True, help="space-separated SSL experiment tags")
+    parser.add_argument("--recon-tags", default="", help="space-separated reconstruction "
+                        "(Stafylakis et al.) experiment tags")
     parser.add_argument("--trials", default="trials", help="trial list names (first one in Table 4)")
     parser.add_argument("--finetune-tags", default="", help="tags fine-tuned in stage 7")
     parser.add_argument("--subsets", default="all", help="stage 7's label budgets (data dirs "
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         md = write_report(exp, args.ssl_tags.split(), args.trials.split(),
                           args.finetune_tags.split(), args.subsets.split(),
                           args.probe_tags.split(), args.baseline_tags.split(),
-                          Path(args.utt2spk) if args.utt2spk else None, args.n_boot)
+                          Path(args.utt2spk) if args.utt2spk else None, args.n_boot,
+                          args.recon_tags.split())
     except (ScoringError, DataDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -47,7 +47,19 @@ PAPER_TABLE4 = {"ssl_identity": (15.05, 13.00, 11.16, 9.85),
 NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only",
          "ssl_id_content": "Con. and Id. loss", "ssl_id_content_dis": "Con., Id. and Dis. loss",
          "supervised": "Fully supervised", "random_init": "Untrained encoder (floor)",
-         "mean_logmel": "Mean log-mel (floor)"}
+         "mean_logmel": "Mean log-mel (floor)",
+         "recon_phones": "Reconstruction, phones", "recon_noisy": "Reconstruction, noisy phones",
+         "recon_phone_posteriors": "Reconstruction, phone posteriors",
+         "recon_none": "Reconstruction, no content input",
+         "recon_phones_classify": "Classification + reconstruction (phones)",
+         "xvector_classify": "Classification only (x-vector)",
+         "recon_phones_semisup": "Semi-supervised: small labelled set + reconstruction",
+         "xvector_semisup": "Classification on the small labelled set only"}
+# Stafylakis et al.'s claims as tests on the same trials: (A, B, claim). "beats": A's EER is
+# significantly lower than B's; "at least as good": A's is not significantly higher.
+RECON_HYPOTHESES = (("recon_phones", "recon_none", "beats"),
+                    ("recon_phones_classify", "xvector_classify", "at least as good"),
+                    ("recon_phones_semisup", "xvector_semisup", "beats"))
 METRICS = (("eer", "EER %", 2, 1.0), ("mindcf_p0.01", "minDCF(0.01)", 3, 1.0),
            ("mindcf_p0.05", "minDCF(0.05)", 3, 1.0))
 
@@ -225,6 +237,55 @@ def comparison_table(pairs: list[tuple[System, System]], utt2spk: Path | None,
     return "\n".join(lines) if len(lines) > 2 else "(no pair of systems scored yet)"
 
 
+@dataclass(frozen=True)
+class Hypothesis:
+    """One of ``RECON_HYPOTHESES`` tested on one exp dir's scores of the same trials."""
+
+    a: str
+    b: str
+    claim: str
+    eer: dict                     # compare_score_files' "eer" entry (a, b, difference, ci, ...)
+    holds: bool
+
+    def text(self) -> str:
+        """The claim in words."""
+        return f"{name(self.a)} {self.claim} {name(self.b)}"
+
+
+def check_hypotheses(exp: Path, trial: str, utt2spk: Path | None,
+                    n_boot: int) -> list[Hypothesis]:
+    """Each of ``RECON_HYPOTHESES`` whose two systems are scored in ``exp``, tested by a
+    paired bootstrap over speakers of their EER difference."""
+    results = []
+    for a, b, claim in RECON_HYPOTHESES:
+        paths = [exp / t / "scores" / f"{trial}.scores" for t in (a, b)]
+        if not all(p.exists() for p in paths):
+            continue
+        eer = compare_score_files(*paths, utt2spk=utt2spk, n_boot=n_boot)["eer"]
+        worse = eer["significant"] and eer["difference"] > 0
+        better = eer["significant"] and eer["difference"] < 0
+        results.append(Hypothesis(a, b, claim, eer, better if claim == "beats" else not worse))
+    return results
+
+
+def difference_cell(eer: dict, n_boot: int) -> str:
+    """``A - B [95% CI] | p`` of a paired EER comparison."""
+    low, high = eer["ci"]
+    p_value = f"{eer['p_value']:.3f}" if eer["p_value"] > 0 else f"<{2 / n_boot:.3f}"
+    return f"{eer['difference']:+.2f} [{low:+.2f}, {high:+.2f}] | {p_value}"
+
+
+def hypothesis_table(exp: Path, trial: str, utt2spk: Path | None, n_boot: int) -> str:
+    """The tested hypotheses of one exp dir, one row each."""
+    lines = ["| claim | EER A % | EER B % | A - B [95% CI] | p | holds? |",
+             "|---|---|---|---|---|---|"]
+    for h in check_hypotheses(exp, trial, utt2spk, n_boot):
+        lines.append(f"| {h.text()} | {h.eer['a']:.2f} | {h.eer['b']:.2f} | "
+                     f"{difference_cell(h.eer, n_boot)} | "
+                     f"{'**holds**' if h.holds else '**fails**'} |")
+    return "\n".join(lines) if len(lines) > 2 else "(no hypothesis has both systems scored)"
+
+
 def budget_label(subset: str) -> str:
     """``100 spk / 1228 utt`` for the budget ``100_1228`` (data dir spk_dev_100_1228),
     ``25 spk`` for ``25`` (all their utterances), ``all spk`` for ``all``."""
@@ -264,8 +325,10 @@ def probe_table(exp: Path, tags: list[str]) -> str:
         if r is None:
             lines.append(f"| {name(tag)} | - | - | - |")
             continue
-        lines.append(f"| {name(tag)} | {100 * r['content']['uer']:.1f} | "
-                     f"{100 * r['identity']['uer']:.1f} | {100 * r['chance_uer']:.1f} |")
+        # An x-vector's identity is one pooled vector: only its frame layers are probed.
+        identity = f"{100 * r['identity']['uer']:.1f}" if "identity" in r else "-"
+        lines.append(f"| {name(tag)} | {100 * r['content']['uer']:.1f} | {identity} | "
+                     f"{100 * r['chance_uer']:.1f} |")
     return "\n".join(lines)
 
 
@@ -333,14 +396,73 @@ def finetune_pairs(exp: Path, finetune_tags: list[str], subsets: list[str],
             for n in subsets for t in finetune_tags]
 
 
+def recon_learning_table(exp: Path, recon_tags: list[str]) -> str:
+    """What each reconstruction run learnt, from its last epoch's log: the held-out
+    reconstruction loss beside predicting the training set's mean frame on the same frames,
+    and the training speaker-classification accuracy beside chance."""
+    lines = ["| model | held-out reconstruction loss | mean-frame loss | ratio | "
+             "training classification acc % | chance % |", "|---|---|---|---|---|---|"]
+    for tag in recon_tags:
+        path = exp / tag / "train_log.jsonl"
+        if not path.exists():
+            lines.append(f"| {name(tag)} | - | - | - | - | - |")
+            continue
+        last = json.loads(path.read_text().splitlines()[-1])
+        valid, train = last.get("valid", {}), last["train"]
+        recon = (f"{valid['reconstruction']:.3f} | {valid['reconstruction_mean_frame']:.3f} | "
+                 f"{valid['reconstruction'] / valid['reconstruction_mean_frame']:.2f}"
+                 if "reconstruction" in valid else "- | - | -")
+        classify = (f"{100 * train['accuracy']:.1f} | {100 * train['accuracy_chance']:.2f}"
+                    if "accuracy" in train else "- | -")
+        lines.append(f"| {name(tag)} | {recon} | {classify} |")
+    return "\n".join(lines)
+
+
+def recon_section(exp: Path, recon_tags: list[str], baselines: list[str], trials: list[str],
+                  utt2spk: Path | None, n_boot: int) -> str:
+    """The Stafylakis et al. section: x-vectors trained by reconstruction (and classification)
+    on the trials of Table 3, against the floors, and the paper's claims tested pairwise."""
+    trial = trials[0]
+    floors = [(System(name(t), exp / t / "scores" / f"{trial}.scores"),
+               System(name(b), exp / b / "scores" / f"{trial}.scores"))
+              for t in recon_tags for b in baselines]
+    return f"""## Stafylakis et al. 2019: x-vectors learnt by reconstructing frames (`{trial}`)
+
+What each run learnt (held-out tracks of ssl_test, last epoch; a ratio below 1 is a decoder
+that uses what it is given):
+
+{recon_learning_table(exp, recon_tags)}
+
+Scored exactly as Table 3 (raw cosine; the extra columns as there). Rows trained with
+speaker labels say so ("classification").
+
+{table3(exp, recon_tags + baselines, trials)}
+
+The paper's claims, each a paired bootstrap over speakers of the EER difference on the same
+trials ("beats": significantly lower; "at least as good": not significantly higher):
+
+{hypothesis_table(exp, trial, utt2spk, n_boot)}
+
+Against the floors:
+
+{comparison_table(floors, utt2spk, n_boot)}
+
+"""
+
+
 def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: list[str],
                  subsets: list[str], probe_tags: list[str], baselines: list[str] = (),
-                 utt2spk: Path | None = None, n_boot: int = 1000) -> str:
-    """Write ``exp/RESULTS.md``, ``exp/det.png`` and ``exp/<tag>/curves.png``; return the md."""
+                 utt2spk: Path | None = None, n_boot: int = 1000,
+                 recon_tags: list[str] = ()) -> str:
+    """Write ``exp/RESULTS.md``, ``exp/det.png`` and ``exp/<tag>/curves.png``; return the md.
+
+    ``tags`` are the cross-modal models (Nagrani et al.), ``recon_tags`` the reconstruction
+    ones (Stafylakis et al.), scored on the same trials."""
     trial = trials[0]
     baselines = list(baselines)
+    recon_tags = list(recon_tags)
     systems = {}
-    for tag in tags + baselines:
+    for tag in tags + recon_tags + baselines:
         path = exp / tag / "scores" / f"{trial}.scores"
         if path.exists():
             systems[name(tag)] = read_score_file(path)
@@ -353,7 +475,8 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
             systems[f"{label} ({budget_label(subsets[-1])})"] = read_score_file(path)
     if systems:
         plot_det(systems, exp / "det.png")
-    configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags)
+    configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags + recon_tags)
+    recon = recon_section(exp, recon_tags, baselines, trials, utt2spk, n_boot) if recon_tags else ""
     md = f"""# Results
 
 Code: commit `{git_commit()}`; machine: {cpu_model()}. Numbers in parentheses are the
@@ -396,7 +519,7 @@ Paired comparisons with the supervised baseline trained on the same speakers:
 
 {comparison_table(finetune_pairs(exp, finetune_tags, subsets, trial), utt2spk, n_boot)}
 
-## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
+{recon}## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
 
 {probe_table(exp, probe_tags)}
 

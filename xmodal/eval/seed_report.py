@@ -21,8 +21,8 @@ from pathlib import Path
 
 from xmodal.atomic import write_text_atomic
 from xmodal.eval.comparison import compare_score_files
-from xmodal.eval.report import (config_losses, cpu_model, git_commit, load_json, metric_cell,
-                                name)
+from xmodal.eval.report import (config_losses, cpu_model, difference_cell, git_commit,
+                                load_json, metric_cell, name, check_hypotheses)
 from xmodal.eval.ssl_results import accuracy_cell
 
 
@@ -131,3 +131,43 @@ training seed of every model; the corpus is the same). Each seed's own tables:
 """
     write_text_atomic(out, md)
     return claims
+
+
+def write_recon_seed_report(out: Path, seeds: dict[str, Path], tags: list[str],
+                            floors: list[str], trial: str = "trials",
+                            utt2spk: Path | None = None, n_boot: int = 1000) -> None:
+    """Write ``out`` (markdown): Stafylakis et al.'s claims (``report.RECON_HYPOTHESES``)
+    tested on every seed, then each seed's EERs. A claim that fails is a finding of the
+    study, reported as such, not an error."""
+    rows, held, total = [], 0, 0
+    for seed, exp in seeds.items():
+        for h in check_hypotheses(exp, trial, utt2spk, n_boot):
+            held, total = held + h.holds, total + 1
+            rows.append(f"| {seed} | {h.text()} | {h.eer['a']:.2f} | {h.eer['b']:.2f} | "
+                        f"{difference_cell(h.eer, n_boot)} | {'yes' if h.holds else '**NO**'} |")
+    numbers = ["| seed | model | EER % | minDCF(0.01) |", "|---|---|---|---|"]
+    for seed, exp in seeds.items():
+        for tag in tags + floors:
+            m = load_json(exp / tag / "scores" / f"{trial}.metrics.json")
+            numbers.append(f"| {seed} | {name(tag)} | {metric_cell(m, 'eer', 2)} | "
+                           f"{metric_cell(m, 'mindcf_p0.01', 3)} |")
+    table = "\n".join(rows)
+    md = f"""# Stafylakis et al. 2019 over {len(seeds)} seeds
+
+Code: commit `{git_commit()}`; machine: {cpu_model()}. Seeds: {', '.join(seeds)} (the
+training seed of every model; the corpus is the same). Each seed's own tables:
+{', '.join(f'`{exp}/RESULTS.md`' for exp in seeds.values())}. Each claim is a paired bootstrap
+over speakers of the EER difference on the same trials ("beats": significantly lower; "at
+least as good": not significantly higher); brackets are 95% intervals.
+
+## The paper's claims, tested on every seed: {held} of {total} hold
+
+| seed | claim | EER A % | EER B % | A - B [95% CI] | p | holds |
+|---|---|---|---|---|---|---|
+{table}
+
+## Every seed's numbers (`{trial}`)
+
+{chr(10).join(numbers)}
+"""
+    write_text_atomic(out, md)

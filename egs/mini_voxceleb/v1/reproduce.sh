@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# make reproduce: the evidence the README quotes, in two parts.
-# 1. The mini recipe at full size (run.sh --preset full) trained with three seeds on one
-#    corpus: stages 3-6 for every seed, the leakage meter and stages 7-8 (Table 4, the content
-#    probe) for the first;
-#    full/exp/RESULTS.md checks the README's claims on every seed, full/exp/seed<N>/RESULTS.md
-#    holds each seed's tables.
-# 2. The coupling study (local/coupling_sweep.sh): sweep/RESULTS.md and sweep/RESULTS.png.
+# make reproduce: the evidence the README quotes, per paper (--papers; make reproduce-nagrani,
+# make reproduce-stafylakis run one each, on the same corpus).
+# nagrani:
+#   1. The mini recipe at full size (run.sh --preset full) trained with three seeds on one
+#      corpus: stages 3-6 for every seed, the leakage meter and stages 7-8 (Table 4, the
+#      content probe) for the first; full/exp/RESULTS.md checks the README's claims on every
+#      seed, full/exp/seed<N>/RESULTS.md holds each seed's tables.
+#   2. The coupling study (local/coupling_sweep.sh): sweep/RESULTS.md and sweep/RESULTS.png.
+# stafylakis: the reconstruction configs of the full preset, three seeds, stages 3-6 and the
+#   report; full/exp/seed<N>/RESULTS.md tests the paper's claims on each seed, and
+#   full/exp/RECON.md puts the seeds side by side.
 set -euo pipefail
 
 seeds="0 1 2"
-sweep=true          # also run the coupling study
+papers="nagrani stafylakis"
+sweep=true          # also run the coupling study (with nagrani)
 
 . ./path.sh
 . utils/parse_options.sh
@@ -17,27 +22,46 @@ sweep=true          # also run the coupling study
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (reproduce.sh) $*"; }
 start=$(date +%s)
 ./run.sh --preset full --stop-stage 2
+nagrani=false; stafylakis=false
+for p in $papers; do
+  case $p in
+    nagrani) nagrani=true ;; stafylakis) stafylakis=true ;;
+    *) echo "$0: unknown paper '$p' (nagrani, stafylakis)" >&2; exit 1 ;;
+  esac
+done
+# A paper left out trains nothing ("" configs; the preset's otherwise).
+only=""
+$nagrani || only="--ssl-configs ''"
+$stafylakis || only="$only --recon-configs ''"
 first=${seeds%% *}
 seed_dirs=""
 for seed in $seeds; do
-  log "seed $seed"
+  log "seed $seed ($papers)"
   exp=full/exp/seed$seed
   if [ "$seed" = "$first" ]; then
-    ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp
+    eval ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp $only
   else
     # The leakage meter (stage 4), Table 4 and the probe: first seed only (time budget).
-    ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp \
-      --leakage-steps 0
-    ./run.sh --preset full --stage 8 --train-seed $seed --expdir $exp --probe-tags ""
+    eval ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp \
+      --leakage-steps 0 $only
+    eval ./run.sh --preset full --stage 8 --train-seed $seed --expdir $exp --probe-tags "''" \
+      --finetune-tags "''" $only
   fi
   seed_dirs="$seed_dirs $seed=$exp"
 done
 status=0
-python -m xmodal.bin.report_seeds --out full/exp/RESULTS.md --seed-dirs "${seed_dirs# }" \
-  --ssl-tags "ssl_content ssl_identity ssl_id_content ssl_id_content_dis" \
-  --utt2spk full/data/spk_test/utt2spk || status=$?
-log "the full recipe, seeds $seeds: $(( $(date +%s) - start )) s"
-if $sweep; then
+if $nagrani; then
+  python -m xmodal.bin.report_seeds --out full/exp/RESULTS.md --seed-dirs "${seed_dirs# }" \
+    --ssl-tags "ssl_content ssl_identity ssl_id_content ssl_id_content_dis" \
+    --utt2spk full/data/spk_test/utt2spk || status=$?
+fi
+if $stafylakis; then
+  python -m xmodal.bin.report_seeds --out full/exp/RECON.md --seed-dirs "${seed_dirs# }" \
+    --recon-tags "recon_phones recon_noisy recon_none recon_phones_classify xvector_classify
+      recon_phones_semisup xvector_semisup" --utt2spk full/data/spk_test/utt2spk || status=$?
+fi
+log "the full recipe ($papers), seeds $seeds: $(( $(date +%s) - start )) s"
+if $sweep && $nagrani; then
   sweep_start=$(date +%s)
   local/coupling_sweep.sh
   log "the coupling study: $(( $(date +%s) - sweep_start )) s"

@@ -17,9 +17,11 @@ root=""             # where corpus/, data/, dump/ and exp/ go (default: the pres
 expdir=""           # default: $root/exp
 coupling=1.0        # how strongly faces and voices share identity traits (corpus; 0-1)
 corpus_seed=0
-ssl_configs=""      # default: the preset's configs
+ssl_configs="-"     # default (-): the preset's cross-modal configs (Nagrani et al.); "" for none
+recon_configs="-"   # default (-): the preset's reconstruction configs (Stafylakis et al.); "" for none
 finetune_subsets="" # default: the preset's label budgets, speakers:utterances of spk_dev (stage 7)
 probe_tags="-"      # default (-): the preset's content-probe models (stage 8); "" for none
+finetune_tags="-"   # default (-): the preset's models fine-tuned in stage 7 (Table 4); "" for none
 chance_check=true   # stage 4 fails when a trained loss stayed within its interval of chance
 train_jobs=""       # models trained at once, on nproc/train_jobs threads each (default: the preset's)
 asnorm_top_k=300    # AS-norm scores too (an extra Table 3 column); cohort: the ssl_train tracks
@@ -41,12 +43,16 @@ case $preset in
     # Two of the four ablations, which train every loss (content; content + identity +
     # confusion); make reproduce trains all four.
     default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
+    # Stafylakis et al.: phones, its no-content ablation, and phones + classification.
+    default_recon_configs="$conf/recon_phones.yaml $conf/recon_none.yaml $conf/recon_phones_classify.yaml"
+    semisup_subset="20:40"
     ssl_eval_batches=50
     default_leakage_steps=100
     # The limited-label case, 2 utterances per speaker; "all" would cost a second supervised model.
     default_subsets="20:40"
-    finetune_tags="ssl_id_content_dis"
-    default_probe_tags="ssl_id_content_dis"
+    # Stage 7 and 8 models of each paper (a paper whose configs are "" has none).
+    finetune_nagrani="ssl_id_content_dis"; finetune_recon="recon_phones"
+    probe_nagrani="ssl_id_content_dis"; probe_recon=""
     # Its two configs are unequal (40 s and 170 s): side by side on one thread each, the
     # longer one would finish alone on one thread, later than both in turn on two.
     default_train_jobs=1
@@ -58,14 +64,20 @@ case $preset in
       --spk-dev-speakers 200 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
     default_configs="$conf/ssl_content.yaml $conf/ssl_identity.yaml $conf/ssl_id_content.yaml
       $conf/ssl_id_content_dis.yaml"
+    # Stafylakis et al.: every content input, classification with and without reconstruction
+    # on ssl_train's labels, and the semi-supervised pair on the spk_dev budget below.
+    default_recon_configs="$conf/recon_phones.yaml $conf/recon_noisy.yaml $conf/recon_none.yaml
+      $conf/recon_phones_classify.yaml $conf/xvector_classify.yaml
+      $conf/recon_phones_semisup.yaml $conf/xvector_semisup.yaml"
+    semisup_subset="41:82"
     ssl_eval_batches=200
     default_leakage_steps=200
     # The paper's budgets scaled to 200 spk_dev speakers of 8 utterances: 100, 250 and 500
     # of VoxCeleb1's 1,211 speakers, 10-20% of their utterances (here 2 each, the least
     # n-pair training needs), and all.
     default_subsets="17:34 41:82 83:166 all"
-    finetune_tags="ssl_identity ssl_id_content_dis"
-    default_probe_tags="ssl_id_content ssl_id_content_dis"
+    finetune_nagrani="ssl_identity ssl_id_content_dis"; finetune_recon="recon_phones"
+    probe_nagrani="ssl_id_content ssl_id_content_dis"; probe_recon="recon_phones"
     # Four configs in two pairs of similar length (content, identity; content + identity,
     # + dis), two supervised baselines and two probes at a time: 1.42x the throughput.
     default_train_jobs=2
@@ -77,20 +89,26 @@ case $preset in
       --spk-dev-speakers 2 --spk-test-speakers 60 --spk-videos 2 --spk-utts 2
       --min-words 4 --max-words 7"
     default_configs="$conf/ssl_identity.yaml"
+    default_recon_configs=""
+    semisup_subset="2:4"
     ssl_eval_batches=100
     default_leakage_steps=0
     default_subsets=""
-    finetune_tags=""
-    default_probe_tags=""
+    finetune_nagrani=""; finetune_recon=""
+    probe_nagrani=""; probe_recon=""
     default_train_jobs=1
     ;;
   *) echo "$0: unknown --preset '$preset' (demo, full or sweep)" >&2; exit 1 ;;
 esac
 [ -n "$root" ] || root=$default_root
 [ -n "$expdir" ] || expdir=$root/exp
-[ -n "$ssl_configs" ] || ssl_configs=$default_configs
+[ "$ssl_configs" != "-" ] || ssl_configs=$default_configs
+[ "$recon_configs" != "-" ] || recon_configs=$default_recon_configs
 [ -n "$finetune_subsets" ] || finetune_subsets=$default_subsets
-[ "$probe_tags" != "-" ] || probe_tags=$default_probe_tags
+[ -n "$ssl_configs" ] || { finetune_nagrani=""; probe_nagrani=""; }
+[ -n "$recon_configs" ] || { finetune_recon=""; probe_recon=""; }
+[ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon"
+[ "$probe_tags" != "-" ] || probe_tags="$probe_nagrani $probe_recon"
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
 [ -n "$leakage_steps" ] || leakage_steps=$default_leakage_steps
 
@@ -101,7 +119,8 @@ esac
     --coupling $coupling $data_opts" \
   --datadir $root/data --dumpdir $root/dump --expdir $expdir \
   --dump-config $conf/dump.yaml \
-  --ssl-configs "$ssl_configs" --train-seed "$train_seed" \
+  --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
+  --train-seed "$train_seed" \
   --random-init-config $conf/ssl_identity.yaml \
   --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
   --asnorm-top-k $asnorm_top_k --leakage-steps $leakage_steps \

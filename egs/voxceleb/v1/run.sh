@@ -17,6 +17,11 @@ trials="O"                  # VoxCeleb1 lists scored: O (veri_test2), E, H, O_or
 stage=1
 stop_stage=8
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
+# Stafylakis et al. 2019 (reconstruction): needs per-frame phones, which VoxCeleb lacks:
+# --phones-ctm from your aligner (README), e.g. "conf/recon_phones.yaml conf/recon_none.yaml".
+recon_configs=""
+phones_ctm=""               # a phone CTM of the VoxCeleb utterances: stage 1 writes frame_phones
+semisup_subset="250:6019"   # spk_dev budget of the semi-supervised reconstruction configs
 dump_config=conf/dump.yaml
 finetune_config=conf/finetune.yaml
 supervised_config=conf/supervised.yaml
@@ -43,10 +48,11 @@ trial_sets=$(echo $trials | tr ' ' ',')
   --stage $stage --stop-stage $stop_stage \
   --nj $nj --ngpu $ngpu --train-jobs $train_jobs --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
   --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root --audio $audio --nj $nj
-    --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets" \
+    --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets
+    ${phones_ctm:+--phones-ctm $phones_ctm}" \
   --trials "${trial_files# }" \
   --dump-config $dump_config \
-  --ssl-configs "$ssl_configs" \
+  --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
   --finetune-config $finetune_config --supervised-config $supervised_config \
   --probe-config $probe_config \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \

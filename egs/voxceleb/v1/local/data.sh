@@ -17,6 +17,8 @@ dev_fraction=0.2   # share of each VoxCeleb2 dev speaker's face-tracks, by count
 test_speakers=120  # VoxCeleb2 test speakers (0: all)
 trials=O           # comma-separated trial lists to convert (O,E,H,O_orig); the first is 'trials'
 seed=0             # seed of the VoxCeleb2 samples
+phones_ctm=""      # a phone CTM of the recipe's utterances (your aligner's): writes frame_phones
+                   # and phones.txt into every data dir, for the reconstruction configs
 
 . utils/parse_options.sh
 
@@ -29,6 +31,12 @@ python -m xmodal.bin.prepare_voxceleb vox2 --root $vox2_root --subset test --out
 python -m xmodal.bin.prepare_voxceleb vox1 --root $vox1_root \
   --dev-dir data/spk_dev --test-dir data/spk_test --trials ${trials//,/ } \
   --optional-trials O E H O_orig
+
+if [ -n "$phones_ctm" ]; then
+  for x in ssl_train ssl_test spk_dev spk_test; do
+    python -m xmodal.bin.ctm_to_frame_labels --ctm $phones_ctm --data-dir data/$x
+  done
+fi
 
 for x in ssl_train ssl_test spk_dev spk_test; do
   utils/validate_data_dir.sh data/$x
