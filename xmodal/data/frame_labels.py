@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -305,6 +306,16 @@ def corrupt_labels(labels: np.ndarray, n_phones: int, error_rate: float,
             out[start:end] = _substitute(rng, n_phones, {0, phone, previous, following},
                                          present)
     return out
+
+
+def recogniser_labels(labels: np.ndarray, n_phones: int, error_rate: float, seed: int,
+                      key: str) -> np.ndarray:
+    """``labels`` of utterance ``key`` as a simulated recogniser with ``error_rate`` outputs
+    them: ``corrupt_labels`` with a generator seeded by (``seed``, the key's CRC-32), so an
+    utterance gets the same errors in every epoch, in training and in the probes, whatever
+    the other utterances of its set."""
+    return corrupt_labels(labels, n_phones, error_rate,
+                          np.random.default_rng([seed, 7, zlib.crc32(key.encode())]))
 
 
 class PhonePosteriors(Mapping):

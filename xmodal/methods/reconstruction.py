@@ -39,8 +39,8 @@ from torch.utils.data import Dataset, Sampler
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
-from xmodal.data.frame_labels import (corrupt_labels, fit_to_frames, read_frame_labels,
-                                      read_phone_posteriors, read_phone_table)
+from xmodal.data.frame_labels import (fit_to_frames, read_frame_labels, read_phone_posteriors,
+                                      read_phone_table, recogniser_labels)
 from xmodal.data.scp import ScpReader
 from xmodal.data.track_windows import check_even_split
 from xmodal.models.xvector import XVectorConfig, XVectorExtractor
@@ -197,8 +197,8 @@ class ContentSource:
             raise DataDirError(f"{self.where}/{name}: no entry for {len(missing)} utterance(s), "
                                f"e.g. '{missing[0]}'")
 
-    def __call__(self, key: str, index: int, n_frames: int) -> np.ndarray:
-        """The content input of utterance ``key`` (number ``index``) over its ``n_frames``."""
+    def __call__(self, key: str, n_frames: int) -> np.ndarray:
+        """The content input of utterance ``key`` over its ``n_frames``."""
         where = f"{self.where}: utterance '{key}'"
         if self.kind == "none":
             return np.zeros(n_frames, np.int64)
@@ -214,8 +214,7 @@ class ContentSource:
         labels = fit_to_frames(self.labels[key], n_frames, where)
         if self.kind == "noisy":
             # One fixed corruption per utterance: a recogniser makes the same errors each epoch.
-            labels = corrupt_labels(labels, self.n_phones, self.error_rate,
-                                    np.random.default_rng([self.seed, 7, index]))
+            labels = recogniser_labels(labels, self.n_phones, self.error_rate, self.seed, key)
         return labels.astype(np.int64)
 
 
@@ -317,7 +316,7 @@ class SegmentDataset(Dataset):
             return (torch.from_numpy(tiled_crop(feats, a_len, rng)), torch.from_numpy(content),
                     torch.from_numpy(target), label, 0)
         a0, b0 = segment_pair(len(feats), a_len, b_len, self.data.min_gap_frames, rng)
-        content = self.content(key, utt, len(feats))[b0:b0 + b_len]
+        content = self.content(key, len(feats))[b0:b0 + b_len]
         a = np.array(feats[a0:a0 + a_len], dtype=np.float32)
         b = np.array(feats[b0:b0 + b_len], dtype=np.float32)
         return (torch.from_numpy(a), torch.from_numpy(np.ascontiguousarray(content)),
