@@ -58,6 +58,8 @@ finetune_config=conf/finetune.yaml
 supervised_config=conf/supervised.yaml
 probe_tags="ssl_id_content ssl_id_content_dis"    # models probed for linguistic content
 probe_config=conf/probe.yaml
+channel_factors=""        # a corpus' per-utterance channel parameters (the synthetic corpus'
+                          # factors.tsv): stage 8 probes how much channel each embedding carries
 
 . ./path.sh
 . ./cmd.sh
@@ -300,6 +302,20 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
       --spm-dir $expdir/probe_spm
   done
   bg_wait "stage 8"
+  if [ -n "$channel_factors" ]; then
+    for tag in $tags $recon_tags $baselines; do
+      [ -f $expdir/$tag/channel_probe.json ] || python -m xmodal.bin.probe_channel \
+        --emb-scp $expdir/$tag/emb/spk_test/identity.scp --factors $channel_factors \
+        --out $expdir/$tag/channel_probe.json
+    done
+  fi
+  # Speaker information in the reconstruction decoders' content inputs (held-out recordings).
+  if [ -n "$recon_tags" ] && [ -f $dumpdir/ssl_test/frame_phones ]; then
+    for content in phones noisy; do
+      [ -f $expdir/content_input_$content.json ] || python -m xmodal.bin.probe_content_speaker \
+        --data-dir $dumpdir/ssl_test --content $content --out $expdir/content_input_$content.json
+    done
+  fi
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot

@@ -51,10 +51,24 @@ def test_report_tables_and_plots(tmp_path: Path, score_lines):
     (exp / "ssl_id_content_dis" / "train_log.jsonl").write_text(
         "\n".join(json.dumps(e) for e in log) + "\n")
 
+    write_json(exp / "ssl_id_content_dis" / "channel_probe.json",
+               {"mean_r2": 0.12, "mean_r2_ci": [0.05, 0.2],
+                "params": {"channel_snr_db": {"r2": 0.5}, "channel_noise_slope": {"r2": 0.7}}})
+    write_json(exp / "content_input_noisy.json", {"accuracy": 0.04, "ci": [0.01, 0.08],
+                                                   "chance": 0.01})
+    # A reconstruction run: its last epoch's held-out loss beside the mean-frame loss.
+    recon_log = {"epoch": 3, "train": {"loss": 0.5, "accuracy": 0.25, "accuracy_chance": 0.01},
+                 "valid": {"reconstruction": 0.6, "reconstruction_mean_frame": 1.2}}
+    (exp / "recon_phones_classify").mkdir()
+    (exp / "recon_phones_classify" / "train_log.jsonl").write_text(json.dumps(recon_log) + "\n")
+
     md = write_report(exp, ["ssl_content", "ssl_identity", "ssl_id_content_dis"], ["trials"],
                       ["ssl_id_content_dis"], ["10", "100_1228", "all"], ["ssl_id_content_dis"],
-                      ["mean_logmel"], n_boot=200)
+                      ["mean_logmel"], n_boot=200, recon_tags=["recon_phones_classify"])
     assert md == (exp / "RESULTS.md").read_text()
+    assert "| Con., Id. and Dis. loss | 31.25 [25.00, 37.50] | 0.12 [0.05, 0.20] | 0.50 | 0.70 |" in md
+    assert "| noisy | 4.0 [1.0, 8.0] | 1.0 |" in md
+    assert "| Classification + reconstruction (phones) | 0.600 | 1.200 | 0.50 | 25.0 | 1.00 |" in md
     # Ours with its interval, then the paper's value in parentheses (Table 2, full model).
     assert ("| identity | Con., Id. and Dis. loss | 20.0 (12.0) | 40.0 [5.0, 60.0] (49.6) | "
             "21.5 (18.9) |") in md

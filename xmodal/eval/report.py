@@ -333,22 +333,27 @@ def probe_table(exp: Path, tags: list[str]) -> str:
 
 
 def plot_curves(train_log: Path, out: Path) -> None:
-    """Training losses and validation accuracies per epoch of one SSL run."""
+    """Training losses and validation accuracies (or, for a run that logs no accuracy, its
+    validation losses) per epoch of one run."""
     entries = [json.loads(line) for line in train_log.read_text().splitlines() if line.strip()]
     epochs = [e["epoch"] for e in entries]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for key in sorted(entries[0]["train"]):
-        if key.endswith("_loss") or key == "loss":
+        if key.endswith("_loss") or key in ("loss", "reconstruction", "classify"):
             left.plot(epochs, [e["train"][key] for e in entries], marker="o", label=f"train {key}")
-    for key in sorted(entries[0]["valid"]):
-        if key.endswith("_acc"):
-            right.plot(epochs, [100 * e["valid"][key] for e in entries], marker="o",
-                       label=f"valid {key}")
+    valid = sorted(entries[0].get("valid", {}))
+    accuracies = [k for k in valid if k.endswith("_acc")]
+    for key in accuracies or valid:
+        scale = 100 if accuracies else 1
+        right.plot(epochs, [scale * e["valid"][key] for e in entries], marker="o",
+                   label=f"valid {key}")
     left.set(xlabel="epoch", ylabel="loss", title=train_log.parent.name)
-    right.set(xlabel="epoch", ylabel="accuracy %", title="validation (ssl_test)")
+    right.set(xlabel="epoch", ylabel="accuracy %" if accuracies else "loss",
+              title="validation (ssl_test)")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -418,6 +423,37 @@ def recon_learning_table(exp: Path, recon_tags: list[str]) -> str:
     return "\n".join(lines)
 
 
+def channel_table(exp: Path, tags: list[str], trial: str) -> str:
+    """Per model: speaker EER beside how much of the recording channel its embedding carries
+    (mean R² of speaker-disjoint ridge probes of the channel parameters, ``channel_probe``)."""
+    lines = ["| model | EER % | channel mean R² [95% CI] | SNR R² | noise colour R² |",
+             "|---|---|---|---|---|"]
+    for tag in tags:
+        r = load_json(exp / tag / "channel_probe.json")
+        if r is None:
+            continue
+        m = load_json(exp / tag / "scores" / f"{trial}.metrics.json")
+        low, high = r["mean_r2_ci"]
+        params = r["params"]
+        lines.append(f"| {name(tag)} | {metric_cell(m, 'eer', 2)} | {r['mean_r2']:.2f} "
+                     f"[{low:.2f}, {high:.2f}] | "
+                     f"{params.get('channel_snr_db', {}).get('r2', float('nan')):.2f} | "
+                     f"{params.get('channel_noise_slope', {}).get('r2', float('nan')):.2f} |")
+    return "\n".join(lines) if len(lines) > 2 else "(stage 8 ran no channel probe)"
+
+
+def content_input_table(exp: Path) -> str:
+    """Speaker identification from the reconstruction decoders' content inputs alone."""
+    lines = ["| content input | speaker accuracy % [95% CI] | chance % |", "|---|---|---|"]
+    for content in ("phones", "noisy", "phone_posteriors"):
+        r = load_json(exp / f"content_input_{content}.json")
+        if r is not None:
+            low, high = r["ci"]
+            lines.append(f"| {content} | {100 * r['accuracy']:.1f} [{100 * low:.1f}, "
+                         f"{100 * high:.1f}] | {100 * r['chance']:.1f} |")
+    return "\n".join(lines) if len(lines) > 2 else "(not probed)"
+
+
 def recon_section(exp: Path, recon_tags: list[str], baselines: list[str], trials: list[str],
                   utt2spk: Path | None, n_boot: int) -> str:
     """The Stafylakis et al. section: x-vectors trained by reconstruction (and classification)
@@ -446,6 +482,12 @@ trials ("beats": significantly lower; "at least as good": not significantly high
 Against the floors:
 
 {comparison_table(floors, utt2spk, n_boot)}
+
+A decoder told who speaks by its content input would not need the x-vector. Speaker
+identification from the content input alone (per-utterance phone and duration histograms,
+trained on one recording per held-out ssl_test person, tested on their other one):
+
+{content_input_table(exp)}
 
 """
 
@@ -519,7 +561,17 @@ Paired comparisons with the supervised baseline trained on the same speakers:
 
 {comparison_table(finetune_pairs(exp, finetune_tags, subsets, trial), utt2spk, n_boot)}
 
-{recon}## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
+{recon}## How much of the recording channel each embedding carries (`spk_test`)
+
+A and B of a reconstruction pair share their recording, so encoding the channel is rewarded;
+verification trials pair different recordings. Ridge probes predict each channel parameter
+of the synthetic corpus (band limits, EQ, reverberation, SNR, noise colour) from the identity
+embedding, trained on half the speakers and tested on the other half (R², 1 = all of it,
+0 = none; interval over test speakers; the split itself moves R² by about 0.1).
+
+{channel_table(exp, tags + recon_tags + baselines, trial)}
+
+## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
 
 {probe_table(exp, probe_tags)}
 

@@ -127,4 +127,4 @@ esac
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
   --probe-config $conf/probe.yaml \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
-  --probe-tags "$probe_tags"
+  --probe-tags "$probe_tags" --channel-factors $root/corpus/annotations/factors.tsv
