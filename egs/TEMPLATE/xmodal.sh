@@ -31,6 +31,8 @@ recon_configs=""
 # The labelled set of the semi-supervised reconstruction configs (data.labels: labelled): a
 # spk_dev label budget N:M as for stage 7 (the data dir spk_dev_N_M).
 semisup_subset="250:6019"
+num_units=64              # k-means units of log-mel frames (data.content: units), learnt in
+                          # stage 3 when there are reconstruction configs; 0: none
 train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
 train_jobs=1              # CPU only: models trained at once (stage 3, the supervised baselines
@@ -136,7 +138,13 @@ subset() {
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "stage 3: self-supervised training ($ssl_configs $recon_configs)"
-  [ -z "$recon_configs" ] || subset $semisup_subset
+  if [ -n "$recon_configs" ]; then
+    subset $semisup_subset
+    # Units without labels, a property of the data (not of a training seed): one set, shared.
+    [ "$num_units" -gt 0 ] && python -m xmodal.bin.learn_units --train-dir $dumpdir/ssl_train \
+      --num-units $num_units --out $dumpdir/units/kmeans.npy \
+      --apply-to "$dumpdir/ssl_train $dumpdir/ssl_test"
+  fi
   train_ssl() {
     local conf=$1 tag resume="" train_log start
     tag=$(basename "$conf" .yaml)
@@ -310,10 +318,12 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     done
   fi
   # Speaker information in the reconstruction decoders' content inputs (held-out recordings).
-  if [ -n "$recon_tags" ] && [ -f $dumpdir/ssl_test/frame_phones ]; then
-    for content in phones noisy; do
-      [ -f $expdir/content_input_$content.json ] || python -m xmodal.bin.probe_content_speaker \
-        --data-dir $dumpdir/ssl_test --content $content --out $expdir/content_input_$content.json
+  if [ -n "$recon_tags" ]; then
+    for content in phones noisy units; do
+      source=frame_phones; [ $content = units ] && source=frame_units
+      [ -f $dumpdir/ssl_test/$source ] && [ ! -f $expdir/content_input_$content.json ] || continue
+      python -m xmodal.bin.probe_content_speaker --data-dir $dumpdir/ssl_test --content $content \
+        --out $expdir/content_input_$content.json
     done
   fi
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \

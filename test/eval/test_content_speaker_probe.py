@@ -216,3 +216,14 @@ def test_cli_writes_json(tmp_path, capsys):
 def test_speaker_probe_checks_shapes():
     with pytest.raises(ValueError, match="need features"):
         speaker_probe(np.zeros((4, 2)), ["a"] * 4, ["v"] * 3)
+
+
+def test_units_are_read_from_their_own_files(tmp_path):
+    """Units (``frame_units`` + ``units.txt``, no silence symbol) are probed like phones: the
+    planted speaker units are found, and the phone files are not what was read."""
+    data = make_dir(tmp_path, 0, planted=True)
+    (data / "frame_units").write_bytes((data / "frame_phones").read_bytes())
+    write_phone_table(data / "units.txt", [f"u{k}" for k in range(len(SYMBOLS))], first=None)
+    (data / "frame_phones").unlink()
+    result = probe_content_speaker_dir(data, "units", n_boot=300)
+    assert result["accuracy"] > 0.8

@@ -43,6 +43,7 @@ VARIANTS = {
 # (Classification-only configs have no decoder; their decoder section is the default, unused.)
 RECON_VARIANTS = {
     "recon_none.yaml": {"data.content": "none"},
+    "recon_units.yaml": {"data.content": "units"},
     "recon_phones_classify.yaml": {"data.labels": "train", "loss.classify_weight": 1.0},
     "recon_phones_semisup.yaml": {"data.labels": "labelled", "loss.classify_weight": 1.0,
                                   "data.labelled_batch_size": None},

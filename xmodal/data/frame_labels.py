@@ -47,8 +47,9 @@ _EPSILON = 1e-6
 _POSTERIOR_TOLERANCE = 1e-3
 
 
-def read_phone_table(path: str | os.PathLike) -> list[str]:
-    """Read ``phones.txt``; returns the symbols by id (``symbols[0] == 'sil'``)."""
+def read_phone_table(path: str | os.PathLike, first: str | None = SILENCE) -> list[str]:
+    """Read ``phones.txt``; returns the symbols by id (``symbols[0] == first``, silence;
+    ``first=None`` for a table without one, e.g. ``units.txt``)."""
     path = Path(path)
     table = read_table(path, require_sorted=False)  # checks the lines and duplicate symbols
     if not table:
@@ -67,16 +68,18 @@ def read_phone_table(path: str | os.PathLike) -> list[str]:
                                "0, 1, 2, ... in line order, without gaps)")
         first_line[phone_id] = lineno
     symbols = list(table)
-    if symbols[0] != SILENCE:
-        raise DataDirError(f"{path}:1: id 0 is '{symbols[0]}', expected '{SILENCE}' (silence)")
+    if first is not None and symbols[0] != first:
+        raise DataDirError(f"{path}:1: id 0 is '{symbols[0]}', expected '{first}' (silence)")
     return symbols
 
 
-def write_phone_table(path: str | os.PathLike, symbols: list[str]) -> None:
-    """Write ``symbols`` (index = id, ``sil`` first) as ``phones.txt``, atomically."""
+def write_phone_table(path: str | os.PathLike, symbols: list[str],
+                      first: str | None = SILENCE) -> None:
+    """Write ``symbols`` (index = id, ``first`` first: ``sil``) as ``phones.txt``, atomically;
+    ``first=None`` for a table without silence, e.g. ``units.txt``."""
     path = Path(path)
-    if not symbols or symbols[0] != SILENCE:
-        raise DataDirError(f"{path}: cannot write a phone table whose id 0 is not '{SILENCE}'")
+    if not symbols or (first is not None and symbols[0] != first):
+        raise DataDirError(f"{path}: cannot write a phone table whose id 0 is not '{first}'")
     if len(set(symbols)) != len(symbols):
         raise DataDirError(f"{path}: cannot write a phone table with duplicate symbols")
     for symbol in symbols:

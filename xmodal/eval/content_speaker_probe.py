@@ -2,7 +2,8 @@
 
 The reconstruction decoder (``xmodal.methods.reconstruction``) gets, beside the speaker
 embedding, a content input per frame: reference phone ids (``phones``), those of a simulated
-recogniser (``noisy``), or phone posteriors (``phone_posteriors``). If that input carries the
+recogniser (``noisy``), phone posteriors (``phone_posteriors``), or k-means units
+(``units``; the duration histogram skips their id 0 as it skips silence). If that input carries the
 speaker, the decoder can take the voice from it and the embedding need not learn it. This
 probe measures it on a data dir whose speakers each have several videos (keys
 ``<spk>/<video>/<n>``): a multinomial logistic regression from per-utterance content
@@ -46,11 +47,13 @@ import torch
 
 from xmodal.data.datadir import PHONE_TABLE_FILE, read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
-from xmodal.data.frame_labels import (fit_to_frames, read_frame_labels, recogniser_labels,
-                                      read_phone_posteriors, read_phone_table)
+from xmodal.data.frame_labels import (SILENCE, fit_to_frames, read_frame_labels,
+                                      read_phone_posteriors, read_phone_table,
+                                      recogniser_labels)
+from xmodal.data.units import UNIT_TABLE_FILE, UNITS_FILE
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 
-CONTENTS = ("phones", "noisy", "phone_posteriors")
+CONTENTS = ("phones", "noisy", "phone_posteriors", "units")
 # Weight decay of the regression, against the mean cross-entropy, on standardised features.
 L2 = 1e-2
 # Segments of this many frames (0.3 s, several times a phone's mean) or more share one bin.
@@ -92,10 +95,12 @@ def content_inputs(data_dir: str | os.PathLike, keys: list[str], content: str,
     if content not in CONTENTS:
         raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
     data_dir = Path(data_dir)
-    table = _require(data_dir / PHONE_TABLE_FILE, content)
-    name = POSTERIORS_FILE if content == "phone_posteriors" else FRAME_LABELS_FILE
+    table = _require(data_dir / (UNIT_TABLE_FILE if content == "units" else PHONE_TABLE_FILE),
+                     content)
+    name = {"phone_posteriors": POSTERIORS_FILE, "units": UNITS_FILE}.get(content,
+                                                                          FRAME_LABELS_FILE)
     source = _require(data_dir / name, content)
-    n_phones = len(read_phone_table(table))
+    n_phones = len(read_phone_table(table, first=None if content == "units" else SILENCE))
     if content == "phone_posteriors":
         posteriors = read_phone_posteriors(source)
         missing = [k for k in keys if k not in posteriors]

@@ -50,6 +50,7 @@ NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only
          "mean_logmel": "Mean log-mel (floor)",
          "recon_phones": "Reconstruction, phones", "recon_noisy": "Reconstruction, noisy phones",
          "recon_phone_posteriors": "Reconstruction, phone posteriors",
+         "recon_units": "Reconstruction, k-means units",
          "recon_none": "Reconstruction, no content input",
          "recon_phones_classify": "Classification + reconstruction (phones)",
          "xvector_classify": "Classification only (x-vector)",
@@ -445,7 +446,7 @@ def channel_table(exp: Path, tags: list[str], trial: str) -> str:
 def content_input_table(exp: Path) -> str:
     """Speaker identification from the reconstruction decoders' content inputs alone."""
     lines = ["| content input | speaker accuracy % [95% CI] | chance % |", "|---|---|---|"]
-    for content in ("phones", "noisy", "phone_posteriors"):
+    for content in ("phones", "noisy", "phone_posteriors", "units"):
         r = load_json(exp / f"content_input_{content}.json")
         if r is not None:
             low, high = r["ci"]

@@ -14,6 +14,8 @@ Content input of B (``data.content``):
 - ``noisy``: the same labels corrupted once per utterance at ``data.phone_error_rate``, like a
   real recogniser's output (the same errors every epoch);
 - ``phone_posteriors``: per-frame posteriors (``phone_post.scp``), e.g. of a recogniser;
+- ``units``: discrete units learnt without labels by k-means on log-mel frames
+  (``frame_units`` and ``units.txt``, ``xmodal.data.units``);
 - ``none``: nothing (the ablation: the decoder can then only draw on the embedding).
 
 Targets are B's log-mel frames normalised with *global* statistics of the training set (a
@@ -42,12 +44,13 @@ from xmodal.data.features import FEATS_PER_VIDEO_FRAME
 from xmodal.data.frame_labels import (fit_to_frames, read_frame_labels, read_phone_posteriors,
                                       read_phone_table, recogniser_labels)
 from xmodal.data.scp import ScpReader
+from xmodal.data.units import UNIT_TABLE_FILE, UNITS_FILE
 from xmodal.data.track_windows import check_even_split
 from xmodal.models.xvector import XVectorConfig, XVectorExtractor
 from xmodal.train.config import RunConfig
 from xmodal.train.method import Method, MethodNetwork, TrainingData
 
-CONTENTS = ("phones", "noisy", "phone_posteriors", "none")
+CONTENTS = ("phones", "noisy", "phone_posteriors", "units", "none")
 LABELS = ("none", "train", "labelled")
 RECONSTRUCTION_LOSSES = ("l1", "l2")
 # Utterances whose frames give the global normalisation statistics of the targets.
@@ -61,7 +64,7 @@ class ReconstructionData:
     segment_a_frames: int = 200   # frames of A, the segment the extractor embeds (100/s)
     segment_b_frames: int = 200   # frames of B, the segment the decoder reconstructs
     min_gap_frames: int = 0       # at least this many frames between A and B
-    content: str = "phones"       # B's content input: phones, noisy, phone_posteriors, none
+    content: str = "phones"       # B's content input: phones, noisy, phone_posteriors, units, none
     phone_error_rate: float = 0.2  # content noisy: the simulated recogniser's phone error rate
     labels: str = "none"          # speaker labels: none, train (train dir), labelled (--labelled-dir)
     batch_size: int = 64          # (A, B) pairs (or labelled crops, without reconstruction)
@@ -184,16 +187,20 @@ class ContentSource:
         elif self.kind == "phone_posteriors":
             self.posteriors = read_phone_posteriors(dump_dir / "phone_post.scp")
             self.n_phones = len(read_phone_table(dump_dir / "phones.txt"))
+        elif self.kind == "units":
+            self.n_phones = len(read_phone_table(dump_dir / UNIT_TABLE_FILE, first=None))
+            self.labels = read_frame_labels(dump_dir / UNITS_FILE, self.n_phones)
         self.where = dump_dir
 
     def check(self, keys: list[str]) -> None:
         """Every utterance of ``keys`` must have a content input."""
-        table = self.labels if self.kind in ("phones", "noisy") else self.posteriors
-        if table is None:
+        table = self.posteriors if self.kind == "phone_posteriors" else self.labels
+        if self.kind == "none":
             return
         missing = [k for k in keys if k not in table]
         if missing:
-            name = "frame_phones" if self.kind != "phone_posteriors" else "phone_post.scp"
+            name = {"phone_posteriors": "phone_post.scp", "units": UNITS_FILE}.get(
+                self.kind, "frame_phones")
             raise DataDirError(f"{self.where}/{name}: no entry for {len(missing)} utterance(s), "
                                f"e.g. '{missing[0]}'")
 

@@ -66,7 +66,7 @@ case $preset in
       $conf/ssl_id_content_dis.yaml"
     # Stafylakis et al.: every content input, classification with and without reconstruction
     # on ssl_train's labels, and the semi-supervised pair on the spk_dev budget below.
-    default_recon_configs="$conf/recon_phones.yaml $conf/recon_noisy.yaml $conf/recon_none.yaml
+    default_recon_configs="$conf/recon_phones.yaml $conf/recon_noisy.yaml $conf/recon_units.yaml $conf/recon_none.yaml
       $conf/recon_phones_classify.yaml $conf/xvector_classify.yaml
       $conf/recon_phones_semisup.yaml $conf/xvector_semisup.yaml"
     semisup_subset="41:82"
