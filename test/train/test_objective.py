@@ -92,7 +92,12 @@ def test_the_model_loss_does_not_train_the_adversaries_nor_their_loss_the_model(
     model.zero_grad(set_to_none=True)
     adversary_loss.backward()
     assert reached(model) == set()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in adversaries.parameters())
+    assert all(p.grad is not None for p in adversaries.parameters())
+    # The similarity's bias shifts every candidate's logit alike, and a softmax is blind to
+    # that: its true gradient is 0 (float noise of 1e-8, or exactly 0 on one thread). Every
+    # other adversary parameter must be trained.
+    assert all(p.grad.abs().sum() > 0 for name, p in adversaries.named_parameters()
+               if not name.endswith("similarity.bias"))
 
 
 def test_alpha_scales_the_confusion_term_and_nothing_else():
