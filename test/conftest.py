@@ -114,7 +114,7 @@ def learning_dump(tmp_path_factory) -> Path:
 
 def make_dump(corpus: Path, root: Path) -> Path:
     """``root/dump/{ssl_train,ssl_test}`` of ``corpus``'s VoxCeleb2 dev and test tracks, with
-    their per-frame phone labels (``frame_phones``, ``phones.txt``) and 8 k-means units."""
+    their per-frame phone labels (``frame_phones``, ``phones.txt``)."""
     conf = root / "dump.yaml"
     conf.write_text("face_size: 32\nface_gray: false\nn_mels: 40\nav_tolerance_s: 0.1\n")
     for name, subset in (("ssl_train", "dev"), ("ssl_test", "test")):
@@ -128,9 +128,6 @@ def make_dump(corpus: Path, root: Path) -> Path:
                    "--out-dir", str(root / "dump" / name), "--job", "1")
         run_module("xmodal.bin.merge_dump", "--data-dir", str(data), "--out-dir",
                    str(root / "dump" / name), "--num-jobs", "1")
-    run_module("xmodal.bin.learn_units", "--train-dir", str(root / "dump" / "ssl_train"),
-               "--num-units", "8", "--out", str(root / "dump" / "units" / "kmeans.npy"),
-               "--apply-to", f"{root / 'dump' / 'ssl_train'} {root / 'dump' / 'ssl_test'}")
     return root / "dump"
 
 

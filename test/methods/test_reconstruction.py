@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from xmodal.bin import learn_units
 from xmodal.data.datadir import DataDirError
 from xmodal.data.frame_labels import phone_error_rate, read_frame_labels, read_phone_table
 from xmodal.methods import load_pretrained, load_run_config
@@ -164,10 +165,27 @@ def test_xvector_receptive_field_and_heads():
         model.embed(torch.randn(1, 14, 40))
 
 
+@pytest.fixture(scope="module")
+def unit_dump(tiny_dump, tmp_path_factory) -> Path:
+    """A copy of the tiny dump's tables (the arks stay shared) with 8 k-means units added,
+    as stage 3 learns them: the shared fixture itself stays as stage 2 left it."""
+    root = tmp_path_factory.mktemp("units")
+    for name in ("ssl_train", "ssl_test"):
+        (root / name).mkdir()
+        for f in (tiny_dump / name).iterdir():
+            if f.is_file():
+                (root / name / f.name).write_bytes(f.read_bytes())
+    assert learn_units.main(["--train-dir", str(root / "ssl_train"), "--num-units", "8",
+                             "--out", str(root / "units" / "kmeans.npy"), "--apply-to",
+                             f"{root / 'ssl_train'} {root / 'ssl_test'}"]) == 0
+    return root
+
+
 @pytest.mark.parametrize("path", PAPER_CONFIGS, ids=lambda p: p.name)
-def test_paper_size_configs_train_a_few_steps(path, tiny_dump, tmp_path):
+def test_paper_size_configs_train_a_few_steps(path, unit_dump, tmp_path):
     """Each paper-size config, model and decoder as shipped; the segments and batches cut to
     what the tiny corpus' 2-3 s tracks hold and to two steps."""
+    tiny_dump = unit_dump
     method, cfg = load_run_config(path)
     assert method.name == "reconstruction" and cfg.model.channels == 512 \
         and cfg.model.pooled_dim == 1500 and cfg.model.embed_dim == 512
