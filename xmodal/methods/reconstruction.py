@@ -30,6 +30,7 @@ semi-supervised setting, reconstruction on the large unlabelled set). With
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from xmodal.train.method import Method, MethodNetwork, TrainingData
 CONTENTS = ("phones", "noisy", "phone_posteriors", "units", "none")
 LABELS = ("none", "train", "labelled")
 RECONSTRUCTION_LOSSES = ("l1", "l2")
+log = logging.getLogger(__name__)
 # Utterances whose frames give the global normalisation statistics of the targets.
 STATS_UTTERANCES = 500
 
@@ -534,8 +536,11 @@ class Reconstruction(Method):
         pairs = content = labelled = None
         speakers: list[str] = []
         if cfg.loss.reconstruction_weight > 0:
-            pairs, speakers, _ = UtteranceSet.pairs(train_dir, cfg.data,
-                                                    with_labels=cfg.data.labels == "train")
+            pairs, speakers, dropped = UtteranceSet.pairs(train_dir, cfg.data,
+                                                          with_labels=cfg.data.labels == "train")
+            if dropped:
+                log.info("%s: %d utterance(s) too short for A, B and the gap are not used",
+                         train_dir, dropped)
             content = ContentSource(train_dir, cfg.data, cfg.seed)
             content.check(pairs.keys)
         elif cfg.data.labels == "train":  # a supervised x-vector on the training set
