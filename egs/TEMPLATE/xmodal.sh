@@ -46,6 +46,7 @@ chance_check=true         # stage 4 fails if a trained loss stayed within its in
 leakage_steps=200         # stage 4's post-hoc leakage probes: training steps (0: not run)
 baselines="random_init mean_logmel"   # floors scored beside the models (stages 5-6)
 random_init_config=conf/ssl_identity.yaml  # the architecture of the random_init floor
+random_init_recon_config=""  # with --recon-configs: the x-vector of the random_init_xvector floor
 n_boot=1000               # bootstrap replicates of the 95% intervals (stages 4 and 6)
 extract_sets="ssl_train_sample spk_test"  # stage 5 (the sample: mean and AS-norm cohort);
                                           # stage 7 adds spk_dev for the models it fine-tunes
@@ -67,6 +68,8 @@ channel_factors=""        # a corpus' per-utterance channel parameters (the synt
 . ./cmd.sh
 . utils/parse_options.sh
 budgets=$(echo $finetune_subsets | tr ':' '_')  # a budget N:M is the data dir spk_dev_N_M
+# The reconstruction models' own architecture untrained: a floor beside the others.
+[ -n "$recon_configs" ] && [ -n "$random_init_recon_config" ] && baselines="$baselines random_init_xvector"
 
 # Small CPU models use two cores badly (1.4x the throughput when two models train side by side
 # on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3, 7 and 8 run
@@ -244,8 +247,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     case $b in
       random_init) python -m xmodal.bin.init_model --config $random_init_config \
                      --output-dir $expdir/random_init ${train_seed:+--seed $train_seed} ;;
+      random_init_xvector) python -m xmodal.bin.init_model --config $random_init_recon_config \
+                     --output-dir $expdir/random_init_xvector ${train_seed:+--seed $train_seed} ;;
       mean_logmel) ;;
-      *) log "unknown baseline '$b' (known: random_init mean_logmel)"; exit 1 ;;
+      *) log "unknown baseline '$b' (known: random_init random_init_xvector mean_logmel)"; exit 1 ;;
     esac
   done
   # At most $mean_tracks tracks of ssl_train, unlabelled (not 218k embeddings per model).

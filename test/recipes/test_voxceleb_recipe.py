@@ -108,6 +108,9 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
         assert (exp / tag / "scores" / "trials_O.metrics.json").exists()
         assert f"| {tag} |" in (exp / "RESULTS.md").read_text()
     assert (recipe / "dump" / "ssl_train" / "frame_phones").exists()
+    # Their own architecture untrained is a floor of its own.
+    assert (exp / "random_init_xvector" / "scores" / "trials_O.metrics.json").exists()
+    assert "| Untrained x-vector (floor) |" in (exp / "RESULTS.md").read_text()
     assert "## Stafylakis et al. 2019" in (exp / "RESULTS.md").read_text()
     assert (exp / "tiny_dis" / "emb" / "spk_test" / ".done").exists()
     for trials in ("trials_O", "trials_E", "trials_H"):

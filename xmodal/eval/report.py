@@ -48,6 +48,7 @@ NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only
          "ssl_id_content": "Con. and Id. loss", "ssl_id_content_dis": "Con., Id. and Dis. loss",
          "supervised": "Fully supervised", "random_init": "Untrained encoder (floor)",
          "mean_logmel": "Mean log-mel (floor)",
+         "random_init_xvector": "Untrained x-vector (floor)",
          "recon_phones": "Reconstruction, phones", "recon_noisy": "Reconstruction, noisy phones",
          "recon_phone_posteriors": "Reconstruction, phone posteriors",
          "recon_units": "Reconstruction, k-means units",

@@ -121,7 +121,7 @@ esac
   --dump-config $conf/dump.yaml \
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
   --train-seed "$train_seed" \
-  --random-init-config $conf/ssl_identity.yaml \
+  --random-init-config $conf/ssl_identity.yaml --random-init-recon-config $conf/recon_phones.yaml \
   --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
   --asnorm-top-k $asnorm_top_k --leakage-steps $leakage_steps \
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \

@@ -53,6 +53,7 @@ trial_sets=$(echo $trials | tr ' ' ',')
   --trials "${trial_files# }" \
   --dump-config $dump_config \
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
+  --random-init-recon-config conf/recon_phones.yaml \
   --finetune-config $finetune_config --supervised-config $supervised_config \
   --probe-config $probe_config \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
