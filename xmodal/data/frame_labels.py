@@ -28,7 +28,7 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import kaldiio
@@ -223,9 +223,9 @@ def _phone_sequence(labels: np.ndarray) -> list[int]:
     return [phone for _, _, phone in _segments(labels) if phone != 0]
 
 
-def _edit_distance(hyp: list[int], ref: list[int]) -> int:
-    """Levenshtein distance with unit costs (``xmodal.eval.probe`` has one too, but importing
-    it loads torch, which this file-level module does without)."""
+def edit_distance(hyp: Sequence, ref: Sequence) -> int:
+    """Levenshtein distance (unit-cost substitutions, insertions, deletions); also the
+    content probe's unit error rate."""
     row = list(range(len(ref) + 1))
     for i, h in enumerate(hyp, 1):
         diagonal, row[0] = row[0], i
@@ -240,7 +240,7 @@ def phone_error_rate(ref_frames: np.ndarray, hyp_frames: np.ndarray) -> float:
     ref = _phone_sequence(ref_frames)
     if not ref:
         raise ValueError("phone error rate is undefined: the reference has no phones")
-    return _edit_distance(_phone_sequence(hyp_frames), ref) / len(ref)
+    return edit_distance(_phone_sequence(hyp_frames), ref) / len(ref)
 
 
 def _substitute(rng: np.random.Generator, n_phones: int, avoid: set[int],

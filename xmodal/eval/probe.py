@@ -30,6 +30,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from xmodal.atomic import atomic_path, write_lines_atomic
 from xmodal.data.datadir import read_table, sorted_keys
+from xmodal.data.frame_labels import edit_distance
 from xmodal.data.scp import ScpReader
 from xmodal.models.two_stream import TwoStreamModel
 
@@ -138,16 +139,6 @@ def frame_embeddings(model: TwoStreamModel, feats_scp: str | os.PathLike, keys: 
 
 
 # ----------------------------------------------------------------------------- metric
-
-def edit_distance(hyp: Sequence, ref: Sequence) -> int:
-    """Levenshtein distance (unit-cost substitutions, insertions, deletions)."""
-    row = list(range(len(ref) + 1))
-    for i, h in enumerate(hyp, 1):
-        diagonal, row[0] = row[0], i
-        for j, r in enumerate(ref, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (h != r))
-    return row[-1]
-
 
 def unit_error_rate(hyps: Sequence[Sequence], refs: Sequence[Sequence]) -> float:
     """Corpus unit error rate: summed edit distances over summed reference lengths."""

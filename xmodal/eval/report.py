@@ -229,12 +229,9 @@ def comparison_table(pairs: list[tuple[System, System]], utt2spk: Path | None,
     for a, b in pairs:
         if not (a.scores.exists() and b.scores.exists()):
             continue
-        r = compare_score_files(a.scores, b.scores, utt2spk=utt2spk, n_boot=n_boot)
-        eer = r["eer"]
-        low, high = eer["ci"]
-        p_value = f"{eer['p_value']:.3f}" if eer["p_value"] > 0 else f"<{2 / n_boot:.3f}"
+        eer = compare_score_files(a.scores, b.scores, utt2spk=utt2spk, n_boot=n_boot)["eer"]
         lines.append(f"| {a.label} | {b.label} | {eer['a']:.2f} | {eer['b']:.2f} | "
-                     f"{eer['difference']:+.2f} [{low:+.2f}, {high:+.2f}] | {p_value} | "
+                     f"{difference_cell(eer, n_boot)} | "
                      f"{'**yes**' if eer['significant'] else 'no (noise)'} |")
     return "\n".join(lines) if len(lines) > 2 else "(no pair of systems scored yet)"
 
