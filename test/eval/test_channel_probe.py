@@ -9,7 +9,7 @@ import pytest
 
 from xmodal.bin import probe_channel
 from xmodal.data.datadir import DataDirError
-from xmodal.eval.bootstrap import _multiplicities
+from xmodal.eval.bootstrap import draw_multiplicities
 from xmodal.eval.channel_probe import (ChannelProbeError, _r2_replicates, channel_probe,
                                        probe_channel_files, r2_scores, ridge_path)
 
@@ -97,7 +97,7 @@ def test_bootstrap_replicates_match_materialised_resamples():
     speakers = np.repeat(np.array(["a", "b", "c", "d", "e"]), [2, 3, 1, 4, 2])
     y, pred = rng.normal(size=(12, 2)), rng.normal(size=(12, 2))
     replicates, redrawn = _r2_replicates(y, pred, speakers, 20, np.random.default_rng(9))
-    m = _multiplicities(np.random.default_rng(9), 20, 5)
+    m = draw_multiplicities(np.random.default_rng(9), 20, 5)
     assert redrawn == 0
     for r in range(20):
         rows = np.concatenate([np.repeat(np.flatnonzero(speakers == s), m[r, i])

@@ -54,7 +54,7 @@ def sorted_keys(keys: Iterable[str]) -> list[str]:
     return sorted(keys, key=byte_order)
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Lines of ``path`` without their newline, numbered from 1; empty or non-UTF-8 lines fail."""
     try:
         f = open(path, "rb")
@@ -84,7 +84,7 @@ def read_table(path: str | os.PathLike, require_sorted: bool = True) -> dict[str
     path = Path(path)
     table: dict[str, str] = {}
     previous = None
-    for lineno, line in _numbered_lines(path):
+    for lineno, line in numbered_lines(path):
         key, _, value = line.partition(" ")
         value = value.strip()
         if not key:
@@ -153,7 +153,7 @@ def read_trials(path: str | os.PathLike) -> list[Trial]:
     """Read a ``trials`` file; each line must be exactly ``<enroll> <test> target|nontarget``."""
     path = Path(path)
     trials = []
-    for lineno, line in _numbered_lines(path):
+    for lineno, line in numbered_lines(path):
         fields = line.split()
         if len(fields) != 3 or fields[2] not in TRIAL_LABELS:
             raise DataDirError(f"{path}:{lineno}: expected '<enroll> <test> target|nontarget', "

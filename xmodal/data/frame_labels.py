@@ -35,8 +35,8 @@ import kaldiio
 import numpy as np
 
 from xmodal.atomic import write_lines_atomic
-# _numbered_lines: the CTM gets the checks (UTF-8, line endings, empty lines) of every table.
-from xmodal.data.datadir import (PHONE_TABLE_FILE, DataDirError, _numbered_lines, read_table,
+# numbered_lines: the CTM gets the checks (UTF-8, line endings, empty lines) of every table.
+from xmodal.data.datadir import (PHONE_TABLE_FILE, DataDirError, numbered_lines, read_table,
                                  sorted_keys, write_table)
 
 SILENCE = "sil"
@@ -123,7 +123,7 @@ def write_frame_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -
 
 def _ctm_phones(ctm_path: Path) -> Iterator[tuple[str, float, float, str]]:
     """``(utt, start, end, phone)`` for every line of a phone CTM, each line checked."""
-    for lineno, line in _numbered_lines(ctm_path):
+    for lineno, line in numbered_lines(ctm_path):
         where = f"{ctm_path}:{lineno}"
         fields = line.split()
         if len(fields) not in (5, 6):

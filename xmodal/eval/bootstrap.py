@@ -126,7 +126,7 @@ def _design(labels: np.ndarray, enroll_spk, test_spk) -> _Design:
                    pairs // n, pairs % n)
 
 
-def _multiplicities(rng: np.random.Generator, n_rows: int, n_units: int) -> np.ndarray:
+def draw_multiplicities(rng: np.random.Generator, n_rows: int, n_units: int) -> np.ndarray:
     """How often each of ``n_units`` is drawn in each of ``n_rows`` resamples of that size."""
     draws = rng.integers(0, n_units, size=(n_rows, n_units))
     flat = (draws + n_units * np.arange(n_rows)[:, None]).ravel()
@@ -139,7 +139,7 @@ def _valid_draws(rng: np.random.Generator, design: _Design, n_rows: int
     were redrawn to get them."""
     kept, redrawn = [], 0
     while n_rows:
-        m = _multiplicities(rng, n_rows, len(design.names))
+        m = draw_multiplicities(rng, n_rows, len(design.names))
         drawn = m > 0
         ok = ((drawn & design.has_targets).any(axis=1)
               & (np.take(drawn, design.pair_a, axis=1)
@@ -187,19 +187,19 @@ class SpeakerReplicates:
     n_redrawn: int
 
 
-def _check_n_boot(n_boot: int) -> None:
+def check_n_boot(n_boot: int) -> None:
     """``n_boot`` must be a positive whole number."""
     if int(n_boot) != n_boot or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
 
 
-def _check_level(level: float) -> None:
+def check_level(level: float) -> None:
     """``level`` must lie strictly between 0 and 1."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
 
 
-def _percentiles(values: np.ndarray, level: float) -> list[float]:
+def percentile_interval(values: np.ndarray, level: float) -> list[float]:
     """The central ``level`` percentile interval ``[low, high]`` of bootstrap values."""
     tail = 50.0 * (1.0 - level)
     return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
@@ -212,7 +212,7 @@ def speaker_replicates(systems: Sequence, labels, enroll_spk, test_spk, n_boot: 
     Every system sees the same resamples (``np.random.default_rng(seed)``), so differences
     between systems are paired. Draws are per the module docstring.
     """
-    _check_n_boot(n_boot)
+    check_n_boot(n_boot)
     sorted_systems = [sort_trials(scores, labels, corners_only=True) for scores in systems]
     labels = np.asarray(labels) == 1
     design = _design(labels, enroll_spk, test_spk)
@@ -240,11 +240,11 @@ def speaker_bootstrap(scores, labels, enroll_spk, test_spk, n_boot: int = 1000, 
     one speaker, nontargets two). Adds ``<metric>_ci`` = ``[low, high]`` for eer,
     mindcf_p0.01 and mindcf_p0.05, and ``ci_level``, ``n_boot``, ``n_speakers``, ``n_redrawn``.
     """
-    _check_level(level)
+    check_level(level)
     result: dict[str, object] = dict(metrics_dict(scores, labels))
     boot = speaker_replicates([scores], labels, enroll_spk, test_spk, n_boot, seed)
     for key in METRICS:
-        result[f"{key}_ci"] = _percentiles(boot.values[0][key], level)
+        result[f"{key}_ci"] = percentile_interval(boot.values[0][key], level)
     result.update(ci_level=level, n_boot=int(n_boot), n_speakers=len(boot.speakers),
                   n_redrawn=boot.n_redrawn)
     return result
@@ -260,13 +260,13 @@ def paired_bootstrap(scores_a, scores_b, labels, enroll_spk, test_spk, n_boot: i
     side of 0 (each side including 0), capped at 1; it cannot resolve values below about
     2 / n_boot. Also ``ci_level``, ``n_boot``, ``n_speakers``, ``n_redrawn``.
     """
-    _check_level(level)
+    check_level(level)
     point_a, point_b = metrics_dict(scores_a, labels), metrics_dict(scores_b, labels)
     boot = speaker_replicates([scores_a, scores_b], labels, enroll_spk, test_spk, n_boot, seed)
     result: dict[str, object] = {}
     for key in METRICS:
         diffs = boot.values[0][key] - boot.values[1][key]
-        low, high = _percentiles(diffs, level)
+        low, high = percentile_interval(diffs, level)
         tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
         result[key] = {"a": point_a[key], "b": point_b[key],
                        "difference": point_a[key] - point_b[key], "ci": [low, high],
@@ -286,8 +286,8 @@ def cluster_bootstrap_accuracy(correct, clusters, n_boot: int = 1000, seed: int 
     binomial interval would be too narrow. Returns ``mean``, ``low``, ``high``,
     ``n_clusters`` and ``n_outcomes``.
     """
-    _check_n_boot(n_boot)
-    _check_level(level)
+    check_n_boot(n_boot)
+    check_level(level)
     correct, clusters = np.asarray(correct), np.asarray(clusters)
     if correct.ndim != 1 or correct.shape != clusters.shape or len(correct) == 0:
         raise ValueError(f"need equal-length non-empty 1-D outcomes and clusters, got shapes "
@@ -302,8 +302,8 @@ def cluster_bootstrap_accuracy(correct, clusters, n_boot: int = 1000, seed: int 
     chunk = max(1, BOOT_CHUNK_ELEMENTS // n_clusters)
     accuracies = np.empty(n_boot)
     for start in range(0, n_boot, chunk):
-        m = _multiplicities(rng, min(chunk, n_boot - start), n_clusters)
+        m = draw_multiplicities(rng, min(chunk, n_boot - start), n_clusters)
         accuracies[start:start + len(m)] = (m @ hits) / (m @ sizes)
-    low, high = _percentiles(accuracies, level)
+    low, high = percentile_interval(accuracies, level)
     return {"mean": float(hits.sum() / sizes.sum()), "low": low, "high": high,
             "n_clusters": n_clusters, "n_outcomes": len(correct)}

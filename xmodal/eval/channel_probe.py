@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-# _numbered_lines: factors.tsv gets the line checks (UTF-8, line endings, empty lines) of
-# every table; the bootstrap's private helpers draw and summarise the speaker resamples
+# numbered_lines: factors.tsv gets the line checks (UTF-8, line endings, empty lines) of
+# every table; the bootstrap's helpers draw and summarise the speaker resamples
 # exactly as its public functions do.
-from xmodal.data.datadir import _numbered_lines
-from xmodal.eval.bootstrap import (BOOT_CHUNK_ELEMENTS, _check_level, _check_n_boot,
-                                   _multiplicities, _percentiles)
+from xmodal.data.datadir import numbered_lines
+from xmodal.eval.bootstrap import (BOOT_CHUNK_ELEMENTS, check_level, check_n_boot,
+                                   draw_multiplicities, percentile_interval)
 from xmodal.eval.scoring import load_embeddings
 
 CHANNEL_PREFIX = "channel_"
@@ -77,7 +77,7 @@ def read_channel_factors(path: str | os.PathLike) -> ChannelFactors:
     """
     path = Path(path)
     # A missing file or a malformed line is a DataDirError naming path:line.
-    lines = _numbered_lines(path)
+    lines = numbered_lines(path)
     first = next(lines, None)
     if first is None:
         raise ChannelProbeError(f"{path}: empty file, expected a header row")
@@ -176,7 +176,7 @@ def _r2_replicates(y: np.ndarray, pred: np.ndarray, speakers: np.ndarray, n_boot
     total, squares, residual = per_speaker(y), per_speaker(y ** 2), per_speaker((y - pred) ** 2)
     replicates, redrawn, chunk = [], 0, max(1, BOOT_CHUNK_ELEMENTS // n_speakers)
     while n_boot:
-        m = _multiplicities(rng, min(chunk, n_boot), n_speakers).astype(np.float64)
+        m = draw_multiplicities(rng, min(chunk, n_boot), n_speakers).astype(np.float64)
         n = m @ count
         spread = m @ squares - (m @ total) ** 2 / n[:, None]
         # Relative to the replicate's size: rounding leaves ~1e-16 where there is no variance.
@@ -197,8 +197,8 @@ def channel_probe(x: np.ndarray, y: np.ndarray, speakers, names: list[str], seed
     ``n_train_speakers``, ``n_test_speakers``, ``n_utts``, ``ci_level``, ``n_boot``,
     ``n_redrawn``. Needs at least 4 speakers (2 per half); else a ChannelProbeError.
     """
-    _check_n_boot(n_boot)
-    _check_level(level)
+    check_n_boot(n_boot)
+    check_level(level)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     speakers = np.asarray(speakers)
     if x.ndim != 2 or y.shape != (len(x), len(names)) or speakers.shape != (len(x),):
@@ -227,10 +227,10 @@ def channel_probe(x: np.ndarray, y: np.ndarray, speakers, names: list[str], seed
     r2 = r2_scores(y[test], pred)
     replicates, redrawn = _r2_replicates(y[test], pred, speakers[test], n_boot,
                                          np.random.default_rng([seed, 1]))
-    params = {name: {"r2": float(r2[k]), "ci": _percentiles(replicates[:, k], level),
+    params = {name: {"r2": float(r2[k]), "ci": percentile_interval(replicates[:, k], level),
                      "alpha": float(alphas[best[k]])} for k, name in enumerate(names)}
     return {"params": params, "mean_r2": float(r2.mean()),
-            "mean_r2_ci": _percentiles(replicates.mean(axis=1), level),
+            "mean_r2_ci": percentile_interval(replicates.mean(axis=1), level),
             "n_train_speakers": len(unique) - len(test_speakers),
             "n_test_speakers": len(test_speakers), "n_utts": len(x), "ci_level": level,
             "n_boot": int(n_boot), "n_redrawn": redrawn}
