@@ -114,7 +114,7 @@ def test_missing_phone_labels_name_the_file_and_utterance(tiny_dump, tmp_path):
     cfg = tiny(content="phones")
     with pytest.raises(DataDirError, match=r"frame_phones: no entry for 1 utterance.*"
                        + lines[0].split()[0]):
-        METHOD.network(cfg, TrainingData(copy))
+        METHOD.train_batches(cfg, TrainingData(copy), 0, 1)
 
 
 @pytest.mark.parametrize("fields, message", [

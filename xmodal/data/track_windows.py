@@ -121,7 +121,37 @@ def check_even_split(units: int, parts: int, key: str, what: str) -> None:
                      f"{parts}), or a process count that divides {units}")
 
 
-class TrackBatchSampler(Sampler):
+class SeededBatchSampler(Sampler):
+    """What the recipes' batch samplers share: ``steps`` batches per epoch, batch ``index``
+    of the current epoch drawn from ``rng(index)`` (seeded by seed, epoch and index, so it
+    is the same in any process or worker), and replica ``rank`` of ``num_replicas`` taking
+    its ``own`` share of each global batch."""
+
+    def __init__(self, steps: int, seed: int, rank: int = 0, num_replicas: int = 1):
+        self.steps = steps
+        self.seed = seed
+        self.rank = rank
+        self.num_replicas = num_replicas
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches are drawn next."""
+        self.epoch = epoch
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator that draws global batch ``index`` of the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def own(self, units: int) -> slice:
+        """This replica's slice of ``units`` items (a multiple of the replica count)."""
+        share = units // self.num_replicas
+        return slice(self.rank * share, (self.rank + 1) * share)
+
+    def __len__(self) -> int:
+        return self.steps
+
+
+class TrackBatchSampler(SeededBatchSampler):
     """Yields batches of ``(track, start)`` pairs; deterministic per epoch.
 
     ``batch_size`` is the global batch B: B distinct tracks per step, however many processes
@@ -147,22 +177,14 @@ class TrackBatchSampler(Sampler):
                 raise ValueError(f"batch of {batch_size} distinct groups but only {len(names)}")
             self.members = [np.flatnonzero(index == g) for g in range(len(names))]
         check_even_split(batch_size, num_replicas, "data.batch_size", "tracks")
+        super().__init__(batches_per_epoch, seed, rank, num_replicas)
         self.num_frames = num_frames
         self.n_frames = n_frames
         self.batch_size = batch_size
-        self.batches_per_epoch = batches_per_epoch
-        self.seed = seed
-        self.rank = rank
-        self.num_replicas = num_replicas
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose batches are drawn next."""
-        self.epoch = epoch
 
     def batch(self, index: int) -> list[tuple[int, int]]:
         """Global batch ``index`` of the current epoch (all replicas' slices, in rank order)."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = self.rng(index)
         if self.members is None:
             tracks = rng.choice(len(self.num_frames), size=self.batch_size, replace=False)
         else:
@@ -172,9 +194,5 @@ class TrackBatchSampler(Sampler):
         return [(int(t), int(s)) for t, s in zip(tracks, starts)]
 
     def __iter__(self):
-        share = self.batch_size // self.num_replicas
-        for index in range(self.batches_per_epoch):
-            yield self.batch(index)[self.rank * share:(self.rank + 1) * share]
-
-    def __len__(self) -> int:
-        return self.batches_per_epoch
+        for index in range(self.steps):
+            yield self.batch(index)[self.own(self.batch_size)]

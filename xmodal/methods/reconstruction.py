@@ -31,14 +31,13 @@ semi-supervised setting, reconstruction on the large unlabelled set). With
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
@@ -46,7 +45,8 @@ from xmodal.data.frame_labels import (fit_to_frames, read_frame_labels, read_pho
                                       read_phone_table, recogniser_labels)
 from xmodal.data.scp import ScpReader
 from xmodal.data.units import UNIT_TABLE_FILE, UNITS_FILE
-from xmodal.data.track_windows import check_even_split
+from xmodal.methods.supervised import LabelledUtterances, tiled_crop
+from xmodal.data.track_windows import SeededBatchSampler, check_even_split
 from xmodal.models.xvector import XVectorConfig, XVectorExtractor
 from xmodal.train.config import RunConfig
 from xmodal.train.method import Method, MethodNetwork, TrainingData
@@ -164,12 +164,14 @@ def segment_pair(n_frames: int, a: int, b: int, gap: int,
     return second + b + gap, first
 
 
-def tiled_crop(feats: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``frames``-frame crop; a shorter utterance is tiled end to end first."""
-    if len(feats) < frames:
-        feats = np.tile(feats, (math.ceil(frames / len(feats)), 1))
-    start = int(rng.integers(0, len(feats) - frames + 1))
-    return np.array(feats[start:start + frames], dtype=np.float32)
+def content_inventory(dump_dir: Path, kind: str) -> int:
+    """The number of symbols (phones or units) of content input ``kind`` in ``dump_dir``,
+    from its symbol table alone (0 for ``none``)."""
+    if kind == "none":
+        return 0
+    if kind == "units":
+        return len(read_phone_table(dump_dir / UNIT_TABLE_FILE, first=None))
+    return len(read_phone_table(dump_dir / "phones.txt"))
 
 
 class ContentSource:
@@ -180,17 +182,14 @@ class ContentSource:
         self.kind = data.content
         self.error_rate = data.phone_error_rate
         self.seed = seed
-        self.n_phones = 0
+        self.n_phones = content_inventory(dump_dir, self.kind)
         self.labels: dict[str, np.ndarray] = {}
         self.posteriors = None
         if self.kind in ("phones", "noisy"):
-            self.n_phones = len(read_phone_table(dump_dir / "phones.txt"))
             self.labels = read_frame_labels(dump_dir / "frame_phones", self.n_phones)
         elif self.kind == "phone_posteriors":
             self.posteriors = read_phone_posteriors(dump_dir / "phone_post.scp")
-            self.n_phones = len(read_phone_table(dump_dir / "phones.txt"))
         elif self.kind == "units":
-            self.n_phones = len(read_phone_table(dump_dir / UNIT_TABLE_FILE, first=None))
             self.labels = read_frame_labels(dump_dir / UNITS_FILE, self.n_phones)
         self.where = dump_dir
 
@@ -264,16 +263,8 @@ class UtteranceSet:
     @classmethod
     def labelled(cls, dump_dir: Path, utt2spk_path: Path) -> tuple[UtteranceSet, list[str]]:
         """The utterances of ``utt2spk_path`` (each must be in ``dump_dir``) and speakers."""
-        feats = read_table(dump_dir / "feats.scp")
-        utt2spk = read_table(utt2spk_path)
-        for line, utt in enumerate(utt2spk, 1):
-            if utt not in feats:
-                raise DataDirError(f"{utt2spk_path}:{line}: utterance '{utt}' has no features "
-                                   f"in {dump_dir}/feats.scp")
-        speakers = sorted(set(utt2spk.values()))
-        index = {s: i for i, s in enumerate(speakers)}
-        labels = np.array([index[s] for s in utt2spk.values()], dtype=np.int64)
-        return cls(dump_dir, list(utt2spk), labels), speakers
+        labelled = LabelledUtterances.load(dump_dir, utt2spk_path)
+        return cls(dump_dir, labelled.keys, labelled.labels), labelled.speakers
 
 
 # Items: (source, utterance index, seed); source 0 = an (A, B) pair, 1 = a labelled crop.
@@ -332,7 +323,7 @@ class SegmentDataset(Dataset):
                 torch.from_numpy(b), label, 1)
 
 
-class SegmentBatchSampler(Sampler):
+class SegmentBatchSampler(SeededBatchSampler):
     """Global batches of ``n_pairs`` pair items and ``n_labelled`` labelled items, a pure
     function of (seed, epoch, index); replica ``rank`` of R yields its share of each kind."""
 
@@ -341,36 +332,24 @@ class SegmentBatchSampler(Sampler):
         self.sizes = ((PAIR, n_pair_utts, n_pairs), (LABELLED, n_labelled_utts, n_labelled))
         check_even_split(n_pairs, num_replicas, "data.batch_size", "(A, B) pairs")
         check_even_split(n_labelled, num_replicas, "data.labelled_batch_size", "labelled crops")
-        self.steps = steps
-        self.seed = seed
-        self.rank = rank
-        self.num_replicas = num_replicas
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose batches are drawn next."""
-        self.epoch = epoch
+        super().__init__(steps, seed, rank, num_replicas)
 
     def batch(self, index: int) -> list[tuple[int, int, int]]:
         """This replica's share of global batch ``index`` of the current epoch."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = self.rng(index)
         items = []
         for source, n_utts, size in self.sizes:
             if not size:
                 continue
             utts = rng.choice(n_utts, size=size, replace=size > n_utts)
             seeds = rng.integers(0, 2**31, size=size)
-            share = size // self.num_replicas
-            own = slice(self.rank * share, (self.rank + 1) * share)
+            own = self.own(size)
             items += [(source, int(u), int(s)) for u, s in zip(utts[own], seeds[own])]
         return items
 
     def __iter__(self):
         for index in range(self.steps):
             yield self.batch(index)
-
-    def __len__(self) -> int:
-        return self.steps
 
 
 def target_statistics(pairs: UtteranceSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -501,10 +480,14 @@ class Reconstruction(Method):
         return XVectorExtractor(cfg.model)
 
     def network(self, cfg: ReconstructionConfig, data: TrainingData) -> ReconstructionNetwork:
-        """Extractor, decoder (sized by the phone inventory) and classifier (by the speakers)."""
-        src = self._sources(cfg, data)
-        stats = target_statistics(src.pairs, cfg.seed) if src.content is not None else None
-        n_phones = src.content.n_phones if src.content is not None else 0
+        """Extractor, decoder (sized by the phone inventory) and classifier (by the speakers).
+
+        Only the symbol table is read here: the per-frame content (large on a real corpus)
+        is read once, by ``train_batches``."""
+        src = self._sources(cfg, data, read_content=False)
+        reconstructs = cfg.loss.reconstruction_weight > 0
+        stats = target_statistics(src.pairs, cfg.seed) if reconstructs else None
+        n_phones = content_inventory(Path(data.train_dir), cfg.data.content) if reconstructs else 0
         return ReconstructionNetwork(cfg, n_phones, len(src.speakers), stats)
 
     def train_batches(self, cfg: ReconstructionConfig, data: TrainingData, rank: int,
@@ -531,18 +514,20 @@ class Reconstruction(Method):
             len(pairs.keys), 0, cfg.data.batch_size, 0, cfg.data.valid_batches, seed)
 
     @staticmethod
-    def _sources(cfg: ReconstructionConfig, data: TrainingData) -> _Sources:
+    def _sources(cfg: ReconstructionConfig, data: TrainingData,
+                 read_content: bool = True) -> _Sources:
         train_dir = Path(data.train_dir)
         pairs = content = labelled = None
         speakers: list[str] = []
         if cfg.loss.reconstruction_weight > 0:
             pairs, speakers, dropped = UtteranceSet.pairs(train_dir, cfg.data,
                                                           with_labels=cfg.data.labels == "train")
-            if dropped:
-                log.info("%s: %d utterance(s) too short for A, B and the gap are not used",
-                         train_dir, dropped)
-            content = ContentSource(train_dir, cfg.data, cfg.seed)
-            content.check(pairs.keys)
+            if read_content:
+                if dropped:
+                    log.info("%s: %d utterance(s) too short for A, B and the gap are not used",
+                             train_dir, dropped)
+                content = ContentSource(train_dir, cfg.data, cfg.seed)
+                content.check(pairs.keys)
         elif cfg.data.labels == "train":  # a supervised x-vector on the training set
             pairs, speakers = UtteranceSet.labelled(train_dir, train_dir / "utt2spk")
         if cfg.data.labels == "labelled":

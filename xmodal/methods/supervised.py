@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.scp import ScpReader
-from xmodal.data.track_windows import check_even_split
+from xmodal.data.track_windows import SeededBatchSampler, check_even_split
 from xmodal.finetune.npair_layer import SpeakerGroups
 from xmodal.losses.npair import NPairLoss
 from xmodal.models.audio_trunk import audio_output_steps
@@ -111,6 +111,15 @@ class LabelledUtterances:
         return cls(list(utt2spk), labels, speakers, feats_scp)
 
 
+def tiled_crop(feats: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``frames``-frame crop, float32 (a copy: kaldiio may hand out read-only views,
+    which torch must not wrap); a shorter utterance is tiled end to end first."""
+    if len(feats) < frames:
+        feats = np.tile(feats, (math.ceil(frames / len(feats)), 1))
+    start = int(rng.integers(0, len(feats) - frames + 1))
+    return np.array(feats[start:start + frames], dtype=np.float32)
+
+
 class CropDataset(Dataset):
     """Item ``(utterance index, crop seed)`` -> (features ``(crop_frames, n_mels)``, label).
 
@@ -128,16 +137,12 @@ class CropDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
         utt, seed = item
-        feats = np.asarray(self._feats[self.data.keys[utt]])
-        if len(feats) < self.crop_frames:
-            feats = np.tile(feats, (math.ceil(self.crop_frames / len(feats)), 1))
-        start = np.random.default_rng(seed).integers(0, len(feats) - self.crop_frames + 1)
-        # A copy: kaldiio may hand out read-only views, which torch must not wrap.
-        crop = np.array(feats[start:start + self.crop_frames], dtype=np.float32)
+        crop = tiled_crop(np.asarray(self._feats[self.data.keys[utt]]), self.crop_frames,
+                          np.random.default_rng(seed))
         return torch.from_numpy(crop), int(self.data.labels[utt])
 
 
-class CropBatchSampler(Sampler):
+class CropBatchSampler(SeededBatchSampler):
     """Batches of ``(utterance, crop seed)`` items; a pure function of (seed, epoch, index).
 
     softmax: ``batch_size`` utterances drawn uniformly (without replacement when there are
@@ -149,13 +154,9 @@ class CropBatchSampler(Sampler):
 
     def __init__(self, labels: np.ndarray, loss: str, batch_size: int, steps: int, seed: int,
                  rank: int = 0, num_replicas: int = 1):
+        super().__init__(steps, seed, rank, num_replicas)
         self.labels = labels
         self.loss = loss
-        self.steps = steps
-        self.seed = seed
-        self.rank = rank
-        self.num_replicas = num_replicas
-        self.epoch = 0
         self.groups = (SpeakerGroups.from_labels([str(x) for x in labels])
                        if loss == "npair" else None)
         if self.groups is not None and len(self.groups.speakers) < 2:
@@ -170,13 +171,9 @@ class CropBatchSampler(Sampler):
         else:
             check_even_split(units, num_replicas, "data.batch_size", "crops")
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose batches are drawn next."""
-        self.epoch = epoch
-
     def batch(self, index: int) -> list[tuple[int, int]]:
         """Global batch ``index`` of the current epoch."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = self.rng(index)
         if self.groups is None:
             n = len(self.labels)
             utts = rng.choice(n, size=self.batch_size, replace=self.batch_size > n)
@@ -190,16 +187,11 @@ class CropBatchSampler(Sampler):
         for index in range(self.steps):
             batch = self.batch(index)
             if self.groups is None:
-                share = self.batch_size // self.num_replicas
-                yield batch[self.rank * share:(self.rank + 1) * share]
+                yield batch[self.own(self.batch_size)]
             else:
                 pairs = self.batch_size // 2
-                share = pairs // self.num_replicas
-                own = slice(self.rank * share, (self.rank + 1) * share)
+                own = self.own(pairs)
                 yield batch[:pairs][own] + batch[pairs:][own]
-
-    def __len__(self) -> int:
-        return self.steps
 
 
 class SupervisedObjective(nn.Module):
