@@ -58,3 +58,32 @@ def test_every_claim_on_every_seed(tmp_path: Path, score_lines):
     assert "| 0 | Content loss only | 50.0 [45.0, 55.0] | - |" in md
     assert "| 0 | Identity loss only | - | 25.0 [22.0, 28.0] |" in md
     assert proc.returncode == 2 and "claim failed: seed 1: Identity loss only" in proc.stderr
+
+
+def test_reconstruction_claims_on_every_seed(tmp_path: Path, score_lines):
+    """``report_seeds --recon-tags``: Stafylakis et al.'s claims tested per seed by the same
+    rules as RESULTS.md; a claim that fails is a finding (exit 0), and each seed's EERs are
+    listed."""
+    seeds = {}
+    for seed, phones_shift in (("0", 3.0), ("1", 0.5)):  # seed 1: phones no better than none
+        exp = tmp_path / f"s{seed}"
+        for tag, shift in (("recon_phones", phones_shift), ("recon_none", 0.5)):
+            scores = exp / tag / "scores"
+            scores.mkdir(parents=True)
+            rng = np.random.default_rng(len(tag) + int(seed))
+            (scores / "trials.scores").write_text("\n".join(score_lines(rng, shift, 40)) + "\n")
+            (scores / "trials.metrics.json").write_text(json.dumps(
+                {"eer": 10.0 + len(tag), "mindcf_p0.01": 0.5, "eer_ci": [9.0, 30.0]}))
+        seeds[seed] = exp
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmodal.bin.report_seeds", "--out", str(tmp_path / "R.md"),
+         "--seed-dirs", f"0={seeds['0']} 1={seeds['1']}", "--recon-tags",
+         "recon_phones recon_none", "--baseline-tags", "", "--n-boot", "200"],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "R.md").read_text()
+    claim = "Reconstruction, phones beats Reconstruction, no content input"
+    assert [line.endswith("| yes |") for line in md.splitlines()
+            if line.startswith(("| 0 | " + claim, "| 1 | " + claim))] == [True, False]
+    assert "1 of 2 hold" in md
+    assert "| 1 | Reconstruction, no content input | 20.00 [9.00, 30.00] | 0.500 |" in md
