@@ -12,14 +12,20 @@ import pytest
 import torch
 import yaml
 
-from xmodal.bin import learn_units
-from xmodal.data.datadir import DataDirError
-from xmodal.data.frame_labels import phone_error_rate, read_frame_labels, read_phone_table
+from xmodal.bin import dump_content_embeddings, learn_units
+from xmodal.config import save_config
+from xmodal.data.content_embeddings import frame_steps
+from xmodal.data.datadir import DataDirError, read_table
+from xmodal.data.frame_labels import (fit_to_frames, phone_error_rate, read_frame_labels,
+                                      read_phone_table)
 from xmodal.methods import load_pretrained, load_run_config
+from xmodal.methods.cross_modal import CrossModalConfig
 from xmodal.methods.reconstruction import (METHOD, ContentSource, ReconstructionConfig,
                                            ReconstructionData, SegmentBatchSampler,
                                            SegmentDataset, UtteranceSet, segment_pair)
+from xmodal.models.two_stream import ModelConfig, TwoStreamModel
 from xmodal.models.xvector import RECEPTIVE_FIELD, XVectorConfig, XVectorExtractor
+from xmodal.train.checkpoint import save_checkpoint
 from xmodal.train.config import OptimConfig
 from xmodal.train.method import TrainingData
 from xmodal.train.trainer import train
@@ -69,7 +75,7 @@ def test_dataset_cuts_a_and_b_from_the_same_utterance_at_their_frames(tiny_dump)
     train_dir = tiny_dump / "ssl_train"
     cfg = tiny(content="phones")
     pairs, _, _ = UtteranceSet.pairs(train_dir, cfg.data, with_labels=False)
-    content = ContentSource(train_dir, cfg.data, cfg.seed)
+    content = ContentSource(train_dir, cfg.data, cfg.seed, pairs.keys)
     dataset = SegmentDataset(cfg, pairs, content, None)
     labels = read_frame_labels(train_dir / "frame_phones",
                                len(read_phone_table(train_dir / "phones.txt")))
@@ -89,13 +95,13 @@ def test_dataset_cuts_a_and_b_from_the_same_utterance_at_their_frames(tiny_dump)
 
 def test_noisy_content_is_fixed_per_utterance_at_the_set_error_rate(tiny_dump):
     train_dir = tiny_dump / "ssl_train"
-    exact = ContentSource(train_dir, ReconstructionData(content="phones"), seed=3)
+    keys = list(read_table(train_dir / "frame_phones"))
+    exact = ContentSource(train_dir, ReconstructionData(content="phones"), seed=3, keys=keys)
     noisy = ContentSource(train_dir, ReconstructionData(content="noisy", phone_error_rate=0.3),
-                          seed=3)
-    keys = sorted(exact.labels)
+                          seed=3, keys=keys)
     rates = []
     for key in keys:
-        n = len(exact.labels[key]) + 5
+        n = len(exact.table[key]) + 5
         first, again = noisy(key, n), noisy(key, n)
         np.testing.assert_array_equal(first, again)  # the same errors every epoch
         rates.append(phone_error_rate(exact(key, n), first))
@@ -165,20 +171,122 @@ def test_xvector_receptive_field_and_heads():
         model.embed(torch.randn(1, 14, 40))
 
 
+def cross_modal_exp(root: Path, seed: int) -> Path:
+    """An untrained tiny cross-modal model saved as an experiment (config.yaml, model.pt)."""
+    torch.manual_seed(seed)
+    cfg = ModelConfig(width=0.125, face_size=32, embed_dim=24, head_hidden=32, trunk_dim=32)
+    save_config(CrossModalConfig(model=cfg), root / "config.yaml")
+    save_checkpoint({"model": TwoStreamModel(cfg).state_dict()}, root / "model.pt")
+    return root
+
+
 @pytest.fixture(scope="module")
 def unit_dump(tiny_dump, tmp_path_factory) -> Path:
-    """A copy of the tiny dump's tables (the arks stay shared) with 8 k-means units added,
-    as stage 3 learns them: the shared fixture itself stays as stage 2 left it."""
+    """A copy of the tiny dump's tables (the arks stay shared) with what stage 3 adds for the
+    content inputs: 8 k-means units of log-mel, a cross-modal model's content embeddings and
+    6 units of those. The shared fixture itself stays as stage 2 left it."""
     root = tmp_path_factory.mktemp("units")
     for name in ("ssl_train", "ssl_test"):
         (root / name).mkdir()
         for f in (tiny_dump / name).iterdir():
             if f.is_file():
                 (root / name / f.name).write_bytes(f.read_bytes())
+    dirs = f"{root / 'ssl_train'} {root / 'ssl_test'}"
     assert learn_units.main(["--train-dir", str(root / "ssl_train"), "--num-units", "8",
                              "--out", str(root / "units" / "kmeans.npy"), "--apply-to",
-                             f"{root / 'ssl_train'} {root / 'ssl_test'}"]) == 0
+                             dirs]) == 0
+    exp = cross_modal_exp(root / "ssl_content", seed=0)
+    assert dump_content_embeddings.main(["--exp-dir", str(exp), "--dump-dirs", dirs,
+                                         "--num-threads", "1"]) == 0
+    assert learn_units.main(["--train-dir", str(root / "ssl_train"), "--num-units", "6",
+                             "--features", "content_emb", "--out",
+                             str(root / "content_units" / "kmeans.npy"), "--apply-to",
+                             dirs]) == 0
+    for name in ("ssl_train", "ssl_test"):  # posteriors as a recogniser would give them
+        write_soft_posteriors(root / name)
     return root
+
+
+def write_soft_posteriors(dump_dir: Path) -> None:
+    """``phone_post.{scp,txt}`` of ``dump_dir``: its exact phones, 0.8 on the right one."""
+    symbols = read_phone_table(dump_dir / "phones.txt")
+    (dump_dir / "phone_post.txt").write_text((dump_dir / "phones.txt").read_text())
+    labels = read_frame_labels(dump_dir / "frame_phones", len(symbols))
+    feats = kaldiio.load_scp(str(dump_dir / "feats.scp"))
+    labels = {k: fit_to_frames(ids, len(feats[k]), k) for k, ids in labels.items()}
+    with kaldiio.WriteHelper(f"ark,scp:{dump_dir / 'post.ark'},"
+                             f"{dump_dir / 'phone_post.scp'}") as out:
+        for key, ids in labels.items():
+            post = np.full((len(ids), len(symbols)), 0.2 / (len(symbols) - 1), np.float32)
+            post[np.arange(len(ids)), ids] = 0.8
+            out(key, post)
+
+
+def test_content_embeddings_cover_every_utterance_and_are_redone_for_another_model(
+        unit_dump, tmp_path, capsys):
+    train_dir = unit_dump / "ssl_train"
+    feats = kaldiio.load_scp(str(train_dir / "feats.scp"))
+    emb = kaldiio.load_scp(str(train_dir / "content_emb.scp"))
+    assert sorted(emb) == sorted(feats)
+    for key in feats:
+        assert emb[key].shape == (len(feats[key]) // 4 - 4, 24), key
+    assert (train_dir / "content_emb.source").read_text().strip() == \
+        str((unit_dump / "ssl_content").resolve())
+    units = read_frame_labels(train_dir / "frame_content_units", 6)
+    assert all(len(units[k]) == len(feats[k]) for k in feats)
+    # Frames take their nearest step's unit: runs of 4 frames, one per step.
+    key = next(iter(feats))
+    assert np.all(units[key][10:-10].reshape(-1, 4) == units[key][10:-10:4, None])
+
+    copy = tmp_path / "dump"
+    copy.mkdir()
+    for f in train_dir.iterdir():
+        copy.joinpath(f.name).write_bytes(f.read_bytes())
+    before = (copy / "content_emb.scp").stat().st_mtime_ns
+    args = ["--dump-dirs", str(copy), "--num-threads", "1"]
+    assert dump_content_embeddings.main(["--exp-dir", str(unit_dump / "ssl_content"),
+                                         *args]) == 0
+    assert (copy / "content_emb.scp").stat().st_mtime_ns == before  # the same model: skipped
+    other = cross_modal_exp(tmp_path / "other", seed=1)
+    assert dump_content_embeddings.main(["--exp-dir", str(other), *args]) == 0
+    redone = kaldiio.load_scp(str(copy / "content_emb.scp"))
+    assert not np.allclose(redone[key], emb[key])
+    assert (copy / "content_emb.source").read_text().strip() == str(other.resolve())
+    assert not list(copy.glob(".*tmp"))
+
+
+def test_content_embeddings_need_a_cross_modal_model(unit_dump, tmp_path, capsys):
+    cfg = tiny(content="phones")
+    exp = tmp_path / "xvector"
+    save_config(cfg, exp / "config.yaml")
+    save_checkpoint({"model": XVectorExtractor(TINY_MODEL).state_dict()}, exp / "model.pt")
+    assert dump_content_embeddings.main(["--exp-dir", str(exp), "--dump-dirs",
+                                         str(tmp_path)]) == 1
+    assert "method 'reconstruction' has no cross-modal content head" in capsys.readouterr().err
+    assert not (tmp_path / "content_emb.scp").exists()
+
+
+@pytest.mark.parametrize("content", ["content_embedding", "content_units"])
+def test_cross_modal_content_inputs_feed_the_decoder(unit_dump, content):
+    """B's content input is the frozen embedding (or unit) of each of its frames."""
+    train_dir = unit_dump / "ssl_train"
+    cfg = tiny(content=content)
+    dataset, sampler = METHOD.train_batches(cfg, TrainingData(train_dir), 0, 1)
+    pairs = dataset.pairs
+    emb = kaldiio.load_scp(str(train_dir / "content_emb.scp"))
+    units = read_frame_labels(train_dir / "frame_content_units", 6)
+    for seed in range(5):
+        _, b_content, b, _, _ = dataset[(0, 0, seed)]
+        key = pairs.keys[0]
+        n = len(pairs.feats[key])
+        _, b0 = segment_pair(n, 48, 48, 0, np.random.default_rng(seed))
+        steps = frame_steps(n, len(emb[key]))[b0:b0 + 48]
+        expected = emb[key][steps] if content == "content_embedding" else units[key][b0:b0 + 48]
+        np.testing.assert_array_equal(b_content.numpy(), expected)
+    network = METHOD.network(cfg, TrainingData(train_dir))
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_sampler=sampler)))
+    terms, _ = network(batch, torch.Generator())
+    assert torch.isfinite(terms["loss"]) and terms["reconstruction"] > 0
 
 
 @pytest.mark.parametrize("path", PAPER_CONFIGS, ids=lambda p: p.name)

@@ -13,9 +13,11 @@ centred on ``t * 0.01`` s):
     ``ali-to-phones --per-frame=true``; keys sorted in C order. A line may be shorter than
     the utterance's features (trailing silence has no phone) or a frame or two longer
     (``fit_to_frames`` reconciles them).
-``phone_post.scp`` (alternative to ``frame_phones``)
+``phone_post.scp`` and ``phone_post.txt`` (alternative to ``frame_phones``)
     kaldiio scp of float32 ``(T, P)`` matrices: row ``t`` is the posterior over the ids of
-    ``phones.txt`` at frame ``t`` (``read_phone_posteriors``).
+    ``phone_post.txt`` at frame ``t`` (``read_phone_posteriors``). The posteriors have their
+    own symbol table because a recogniser's phone set need not be the aligner's
+    (``xmodal.recogniser``: id 0 ``sil`` is also its CTC blank).
 
 A phone CTM (``<utt> <channel> <start_s> <duration_s> <phone> [<confidence>]``, as the
 synthetic corpus writes to ``annotations/phones.ctm``) converts to both files
@@ -40,6 +42,8 @@ from xmodal.data.datadir import (PHONE_TABLE_FILE, DataDirError, numbered_lines,
                                  sorted_keys, write_table)
 
 SILENCE = "sil"
+# The symbol table of the columns of phone_post.scp.
+POSTERIOR_TABLE_FILE = "phone_post.txt"
 _INTEGER = re.compile(r"-?[0-9]+")
 # Times are compared to frame centres at this precision (in frames): 0.07 s / 0.01 s is
 # 7.000000000000001 in floating point, which must still start at frame 7.
@@ -323,10 +327,11 @@ def recogniser_labels(labels: np.ndarray, n_phones: int, error_rate: float, seed
 
 class PhonePosteriors(Mapping):
     """Utterance -> float32 ``(T, P)`` phone posteriors of a ``phone_post.scp``, read on access;
-    each matrix is checked (2-D, rows summing to 1) when read."""
+    each matrix is checked (2-D, ``n_phones`` wide if given, rows summing to 1) when read."""
 
-    def __init__(self, scp_path: str | os.PathLike):
+    def __init__(self, scp_path: str | os.PathLike, n_phones: int | None = None):
         self.scp_path = Path(scp_path)
+        self.n_phones = n_phones
         if not self.scp_path.is_file():
             raise DataDirError(f"{self.scp_path}: file not found")
         try:
@@ -345,6 +350,9 @@ class PhonePosteriors(Mapping):
         if matrix.ndim != 2:
             raise DataDirError(f"{where}: expected a (frames, phones) matrix, got shape "
                                f"{matrix.shape}")
+        if self.n_phones is not None and matrix.shape[1] != self.n_phones:
+            raise DataDirError(f"{where}: posteriors over {matrix.shape[1]} phones, "
+                               f"{POSTERIOR_TABLE_FILE} lists {self.n_phones}")
         sums = matrix.sum(axis=1, dtype=np.float64)
         bad = np.flatnonzero(~(np.abs(sums - 1) <= _POSTERIOR_TOLERANCE))  # NaN is bad too
         if bad.size:
@@ -359,7 +367,9 @@ class PhonePosteriors(Mapping):
         return len(self._loader)
 
 
-def read_phone_posteriors(scp_path: str | os.PathLike) -> PhonePosteriors:
+def read_phone_posteriors(scp_path: str | os.PathLike,
+                          n_phones: int | None = None) -> PhonePosteriors:
     """Open a ``phone_post.scp`` lazily: a mapping utterance -> float32 ``(T, P)`` posteriors,
-    each matrix read and checked (rows sum to 1 within 1e-3) when accessed."""
-    return PhonePosteriors(scp_path)
+    each matrix read and checked (``n_phones`` columns if given, rows sum to 1 within 1e-3)
+    when accessed."""
+    return PhonePosteriors(scp_path, n_phones)

@@ -2,8 +2,10 @@
 
 The reconstruction decoder (``xmodal.methods.reconstruction``) gets, beside the speaker
 embedding, a content input per frame: reference phone ids (``phones``), those of a simulated
-recogniser (``noisy``), phone posteriors (``phone_posteriors``), or k-means units
-(``units``; the duration histogram skips their id 0 as it skips silence). If that input carries the
+recogniser (``noisy``), phone posteriors (``phone_posteriors``), k-means units (``units``,
+``content_units``; the duration histogram skips their id 0 as it skips silence), or a
+cross-modal model's frozen content embeddings (``content_embedding``; features: their mean
+and standard deviation over time, ``embedding_features``). If that input carries the
 speaker, the decoder can take the voice from it and the embedding need not learn it. This
 probe measures it on a data dir whose speakers each have several videos (keys
 ``<spk>/<video>/<n>``): a multinomial logistic regression from per-utterance content
@@ -45,21 +47,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xmodal.data.datadir import PHONE_TABLE_FILE, read_table
+from xmodal.data import content_inputs as inputs_module
+from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
-from xmodal.data.frame_labels import (SILENCE, fit_to_frames, read_frame_labels,
-                                      read_phone_posteriors, read_phone_table,
-                                      recogniser_labels)
-from xmodal.data.units import UNIT_TABLE_FILE, UNITS_FILE
+from xmodal.data.frame_labels import recogniser_labels
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 
-CONTENTS = ("phones", "noisy", "phone_posteriors", "units")
+CONTENTS = inputs_module.KINDS
 # Weight decay of the regression, against the mean cross-entropy, on standardised features.
 L2 = 1e-2
 # Segments of this many frames (0.3 s, several times a phone's mean) or more share one bin.
 MAX_DURATION = 30
-FRAME_LABELS_FILE = "frame_phones"
-POSTERIORS_FILE = "phone_post.scp"
 
 
 class ContentProbeError(ValueError):
@@ -79,56 +77,32 @@ def utterance_videos(utt2spk: dict[str, str], where: str) -> dict[str, str]:
     return videos
 
 
-def _require(path: Path, content: str) -> Path:
-    """``path``, which content ``content`` needs; a ContentProbeError if it is absent."""
-    if not path.is_file():
-        raise ContentProbeError(f"{path}: file not found (content '{content}' needs "
-                                f"{path.name} in the data dir)")
-    return path
-
-
 def content_inputs(data_dir: str | os.PathLike, keys: list[str], content: str,
                    phone_error_rate: float = 0.2, seed: int = 0
                    ) -> tuple[list[np.ndarray], int]:
-    """The content input of each of ``keys`` (sorted utterances of ``data_dir``): int64 ids
-    ``(T,)`` (phones, noisy) or float32 posteriors ``(T, P)``; and P, the phone count."""
+    """The content input of each of ``keys`` (sorted utterances of ``data_dir``) as the
+    decoder gets it: int64 ids ``(T,)`` or float rows ``(T, P)``; and P (``inventory``)."""
     if content not in CONTENTS:
         raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
     data_dir = Path(data_dir)
-    table = _require(data_dir / (UNIT_TABLE_FILE if content == "units" else PHONE_TABLE_FILE),
-                     content)
-    name = {"phone_posteriors": POSTERIORS_FILE, "units": UNITS_FILE}.get(content,
-                                                                          FRAME_LABELS_FILE)
-    source = _require(data_dir / name, content)
-    n_phones = len(read_phone_table(table, first=None if content == "units" else SILENCE))
-    if content == "phone_posteriors":
-        posteriors = read_phone_posteriors(source)
-        missing = [k for k in keys if k not in posteriors]
-    else:
-        labels = read_frame_labels(source, n_phones)
-        missing = [k for k in keys if k not in labels]
-    if missing:
-        raise ContentProbeError(f"{source}: no entry for utterance '{missing[0]}' of "
-                                f"{data_dir}/utt2spk ({len(missing)} missing)")
-    if content == "phone_posteriors":
-        inputs = [posteriors[k] for k in keys]
-        widths = {k: m.shape[1] for k, m in zip(keys, inputs) if m.shape[1] != n_phones}
-        if widths:
-            key = next(iter(widths))
-            raise ContentProbeError(f"{source}: utterance '{key}' has posteriors over "
-                                    f"{widths[key]} phones, {table} lists {n_phones}")
-        return inputs, n_phones
+    try:
+        n_phones = inputs_module.inventory(data_dir, content)
+        table = inputs_module.read_content(data_dir, content, keys)
+    except DataDirError as err:
+        raise ContentProbeError(str(err)) from None
     num_frames = data_dir / "utt2num_frames"
     frames = ({k: int(v) * FEATS_PER_VIDEO_FRAME for k, v in read_table(num_frames).items()}
               if num_frames.is_file() else {})
     inputs = []
     for key in keys:
-        ids = labels[key]
-        if key in frames:
-            ids = fit_to_frames(ids, frames[key], f"{source}: utterance '{key}'")
+        raw = table[key]
+        # Without utt2num_frames the input keeps its own length (steps, for embeddings).
+        x = (inputs_module.frames_of(content, raw, frames[key],
+                                     f"{data_dir}: utterance '{key}'")
+             if key in frames else np.asarray(raw))
         if content == "noisy":
-            ids = recogniser_labels(ids, n_phones, phone_error_rate, seed, key)
-        inputs.append(ids)
+            x = recogniser_labels(x, n_phones, phone_error_rate, seed, key)
+        inputs.append(x)
     return inputs, n_phones
 
 
@@ -147,6 +121,15 @@ def content_features(frames: np.ndarray, n_phones: int) -> np.ndarray:
     lengths = np.diff(np.append(starts, len(ids)))[ids[starts] != 0]
     durations = np.bincount(np.minimum(lengths, MAX_DURATION) - 1, minlength=MAX_DURATION)
     return np.concatenate([phones, durations / max(1, len(lengths))])
+
+
+def embedding_features(frames: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation over time of one utterance's embedding rows ``(T, D)``:
+    the statistics pooling of an x-vector, the simplest speaker summary of a frame stream."""
+    frames = np.asarray(frames, dtype=np.float64)
+    if len(frames) == 0:
+        raise ValueError("content features need at least one frame")
+    return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
 
 
 def fit_logistic(x: np.ndarray, labels: np.ndarray, n_classes: int, l2: float = L2
@@ -233,7 +216,8 @@ def probe_content_speaker_dir(data_dir: str | os.PathLike, content: str,
     features = []
     for key, frames in zip(keys, inputs):
         try:
-            features.append(content_features(frames, n_phones))
+            features.append(embedding_features(frames) if content == "content_embedding"
+                            else content_features(frames, n_phones))
         except ValueError as err:
             raise ContentProbeError(f"{data_dir}: utterance '{key}': {err}") from None
     result = speaker_probe(np.stack(features), [utt2spk[k] for k in keys],

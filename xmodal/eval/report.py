@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
+from xmodal.data.content_inputs import KINDS as CONTENT_KINDS  # noqa: E402
 from xmodal.eval.comparison import compare_score_files  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
 from xmodal.eval.scoring import read_score_file  # noqa: E402
@@ -51,7 +52,10 @@ NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only
          "random_init_xvector": "Untrained x-vector (floor)",
          "recon_phones": "Reconstruction, phones", "recon_noisy": "Reconstruction, noisy phones",
          "recon_phone_posteriors": "Reconstruction, phone posteriors",
+         "recon_posteriors": "Reconstruction, CTC recogniser's posteriors",
          "recon_units": "Reconstruction, k-means units",
+         "recon_content_embedding": "Reconstruction, cross-modal content embeddings",
+         "recon_content_units": "Reconstruction, k-means units of content embeddings",
          "recon_none": "Reconstruction, no content input",
          "recon_phones_classify": "Classification + reconstruction (phones)",
          "xvector_classify": "Classification only (x-vector)",
@@ -444,7 +448,7 @@ def channel_table(exp: Path, tags: list[str], trial: str) -> str:
 def content_input_table(exp: Path) -> str:
     """Speaker identification from the reconstruction decoders' content inputs alone."""
     lines = ["| content input | speaker accuracy % [95% CI] | chance % |", "|---|---|---|"]
-    for content in ("phones", "noisy", "phone_posteriors", "units"):
+    for content in CONTENT_KINDS:
         r = load_json(exp / f"content_input_{content}.json")
         if r is not None:
             low, high = r["ci"]

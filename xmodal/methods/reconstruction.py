@@ -13,9 +13,14 @@ Content input of B (``data.content``):
   ``xmodal.data.frame_labels``), exact in the synthetic corpus;
 - ``noisy``: the same labels corrupted once per utterance at ``data.phone_error_rate``, like a
   real recogniser's output (the same errors every epoch);
-- ``phone_posteriors``: per-frame posteriors (``phone_post.scp``), e.g. of a recogniser;
+- ``phone_posteriors``: per-frame posteriors (``phone_post.scp`` over ``phone_post.txt``),
+  e.g. of the toolkit's CTC phone recogniser (``xmodal.recogniser``);
 - ``units``: discrete units learnt without labels by k-means on log-mel frames
   (``frame_units`` and ``units.txt``, ``xmodal.data.units``);
+- ``content_embedding``: the frozen frame-level content embeddings of a trained cross-modal
+  model (``content_emb.scp``, ``xmodal.data.content_embeddings``): the lip-sync-trained
+  content stream of Nagrani et al. telling Stafylakis et al.'s decoder what is said;
+- ``content_units``: k-means units of those content embeddings (``frame_content_units``);
 - ``none``: nothing (the ablation: the decoder can then only draw on the embedding).
 
 Targets are B's log-mel frames normalised with *global* statistics of the training set (a
@@ -41,17 +46,16 @@ from torch.utils.data import Dataset
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.features import FEATS_PER_VIDEO_FRAME
-from xmodal.data.frame_labels import (fit_to_frames, read_frame_labels, read_phone_posteriors,
-                                      read_phone_table, recogniser_labels)
+from xmodal.data import content_inputs
+from xmodal.data.frame_labels import recogniser_labels
 from xmodal.data.scp import ScpReader
-from xmodal.data.units import UNIT_TABLE_FILE, UNITS_FILE
 from xmodal.methods.supervised import LabelledUtterances, tiled_crop
 from xmodal.data.track_windows import SeededBatchSampler, check_even_split
 from xmodal.models.xvector import XVectorConfig, XVectorExtractor
 from xmodal.train.config import RunConfig
 from xmodal.train.method import Method, MethodNetwork, TrainingData
 
-CONTENTS = ("phones", "noisy", "phone_posteriors", "units", "none")
+CONTENTS = (*content_inputs.KINDS, "none")
 LABELS = ("none", "train", "labelled")
 RECONSTRUCTION_LOSSES = ("l1", "l2")
 log = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ class ReconstructionData:
     segment_a_frames: int = 200   # frames of A, the segment the extractor embeds (100/s)
     segment_b_frames: int = 200   # frames of B, the segment the decoder reconstructs
     min_gap_frames: int = 0       # at least this many frames between A and B
-    content: str = "phones"       # B's content input: phones, noisy, phone_posteriors, units, none
+    content: str = "phones"       # B's content input (CONTENTS; xmodal.data.content_inputs)
     phone_error_rate: float = 0.2  # content noisy: the simulated recogniser's phone error rate
     labels: str = "none"          # speaker labels: none, train (train dir), labelled (--labelled-dir)
     batch_size: int = 64          # (A, B) pairs (or labelled crops, without reconstruction)
@@ -165,65 +169,36 @@ def segment_pair(n_frames: int, a: int, b: int, gap: int,
 
 
 def content_inventory(dump_dir: Path, kind: str) -> int:
-    """The number of symbols (phones or units) of content input ``kind`` in ``dump_dir``,
-    from its symbol table alone (0 for ``none``)."""
-    if kind == "none":
-        return 0
-    if kind == "units":
-        return len(read_phone_table(dump_dir / UNIT_TABLE_FILE, first=None))
-    return len(read_phone_table(dump_dir / "phones.txt"))
+    """The number of symbols (phones or units) of content input ``kind`` in ``dump_dir``, or
+    the width of its rows (content_embedding), from the table or first matrix alone (0 for
+    ``none``)."""
+    return 0 if kind == "none" else content_inputs.inventory(dump_dir, kind)
 
 
 class ContentSource:
-    """B's content input per utterance of a dump dir: int64 ids ``(T,)``, float ``(T, P)``
-    posteriors, or nothing."""
+    """B's content input per utterance of a dump dir: int64 ids ``(T,)``, float rows
+    ``(T, P)`` (posteriors, embeddings), or nothing (``xmodal.data.content_inputs``)."""
 
-    def __init__(self, dump_dir: Path, data: ReconstructionData, seed: int):
+    def __init__(self, dump_dir: Path, data: ReconstructionData, seed: int, keys: list[str]):
+        """Read the content of ``keys`` (every one must have an entry) from ``dump_dir``."""
         self.kind = data.content
         self.error_rate = data.phone_error_rate
         self.seed = seed
-        self.n_phones = content_inventory(dump_dir, self.kind)
-        self.labels: dict[str, np.ndarray] = {}
-        self.posteriors = None
-        if self.kind in ("phones", "noisy"):
-            self.labels = read_frame_labels(dump_dir / "frame_phones", self.n_phones)
-        elif self.kind == "phone_posteriors":
-            self.posteriors = read_phone_posteriors(dump_dir / "phone_post.scp")
-        elif self.kind == "units":
-            self.labels = read_frame_labels(dump_dir / UNITS_FILE, self.n_phones)
         self.where = dump_dir
-
-    def check(self, keys: list[str]) -> None:
-        """Every utterance of ``keys`` must have a content input."""
-        table = self.posteriors if self.kind == "phone_posteriors" else self.labels
-        if self.kind == "none":
-            return
-        missing = [k for k in keys if k not in table]
-        if missing:
-            name = {"phone_posteriors": "phone_post.scp", "units": UNITS_FILE}.get(
-                self.kind, "frame_phones")
-            raise DataDirError(f"{self.where}/{name}: no entry for {len(missing)} utterance(s), "
-                               f"e.g. '{missing[0]}'")
+        self.n_phones = content_inventory(dump_dir, self.kind)
+        self.table = (None if self.kind == "none" else
+                      content_inputs.read_content(dump_dir, self.kind, keys))
 
     def __call__(self, key: str, n_frames: int) -> np.ndarray:
         """The content input of utterance ``key`` over its ``n_frames``."""
-        where = f"{self.where}: utterance '{key}'"
         if self.kind == "none":
             return np.zeros(n_frames, np.int64)
-        if self.kind == "phone_posteriors":
-            post = np.asarray(self.posteriors[key], dtype=np.float32)
-            if len(post) > n_frames + 2 or len(post) < n_frames - 2:
-                raise DataDirError(f"{where} has {len(post)} posterior frames for {n_frames} "
-                                   "feature frames")
-            out = np.zeros((n_frames, post.shape[1]), np.float32)
-            out[:, 0] = 1.0  # silence past the posteriors' end
-            out[:min(n_frames, len(post))] = post[:n_frames]
-            return out
-        labels = fit_to_frames(self.labels[key], n_frames, where)
+        frames = content_inputs.frames_of(self.kind, self.table[key], n_frames,
+                                          f"{self.where}: utterance '{key}'")
         if self.kind == "noisy":
             # One fixed corruption per utterance: a recogniser makes the same errors each epoch.
-            labels = recogniser_labels(labels, self.n_phones, self.error_rate, self.seed, key)
-        return labels.astype(np.int64)
+            frames = recogniser_labels(frames, self.n_phones, self.error_rate, self.seed, key)
+        return frames
 
 
 def feature_frames(dump_dir: Path) -> dict[str, int]:
@@ -285,8 +260,8 @@ class SegmentDataset(Dataset):
         self.pairs = pairs
         self.content = content
         self.labelled = labelled
-        self.content_width = (content.n_phones if content is not None
-                              and content.kind == "phone_posteriors" else 0)
+        self.content_width = (content.n_phones if content is not None and content.kind != "none"
+                              and content_inputs.is_dense(content.kind) else 0)
 
     def __len__(self) -> int:
         return sum(len(s.keys) for s in (self.pairs, self.labelled) if s is not None)
@@ -371,8 +346,8 @@ class FrameDecoder(nn.Module):
         d = cfg.decoder
         kind = cfg.data.content
         self.content_in = (None if kind == "none" else
-                           nn.Linear(n_phones, d.content_dim) if kind == "phone_posteriors" else
-                           nn.Embedding(n_phones, d.content_dim))
+                           nn.Linear(n_phones, d.content_dim) if content_inputs.is_dense(kind)
+                           else nn.Embedding(n_phones, d.content_dim))
         width = cfg.model.embed_dim + (0 if self.content_in is None else d.content_dim)
         layers: list[nn.Module] = []
         for _ in range(d.layers):
@@ -508,8 +483,7 @@ class Reconstruction(Method):
         if data.valid_dir is None or cfg.loss.reconstruction_weight == 0:
             return None
         pairs, _, _ = UtteranceSet.pairs(Path(data.valid_dir), cfg.data, with_labels=False)
-        content = ContentSource(Path(data.valid_dir), cfg.data, cfg.seed)
-        content.check(pairs.keys)
+        content = ContentSource(Path(data.valid_dir), cfg.data, cfg.seed, pairs.keys)
         return SegmentDataset(cfg, pairs, content, None), SegmentBatchSampler(
             len(pairs.keys), 0, cfg.data.batch_size, 0, cfg.data.valid_batches, seed)
 
@@ -526,8 +500,7 @@ class Reconstruction(Method):
                 if dropped:
                     log.info("%s: %d utterance(s) too short for A, B and the gap are not used",
                              train_dir, dropped)
-                content = ContentSource(train_dir, cfg.data, cfg.seed)
-                content.check(pairs.keys)
+                content = ContentSource(train_dir, cfg.data, cfg.seed, pairs.keys)
         elif cfg.data.labels == "train":  # a supervised x-vector on the training set
             pairs, speakers = UtteranceSet.labelled(train_dir, train_dir / "utt2spk")
         if cfg.data.labels == "labelled":

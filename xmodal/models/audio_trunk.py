@@ -47,6 +47,10 @@ def audio_output_steps(n_feature_frames: int) -> int:
 
 # The shortest input that gives one output step (17 frames).
 MIN_INPUT_FRAMES = next(t for t in range(1, 64) if audio_output_steps(t) >= 1)
+# Output step j is centred on feature frame FIRST_STEP_CENTRE + FRAMES_PER_STEP * j (it sees
+# frames 4j-10 .. 4j+26).
+FRAMES_PER_STEP = 4
+FIRST_STEP_CENTRE = 8
 
 
 def _frequency_bins(n_mels: int, paper: bool) -> int:
