@@ -437,3 +437,18 @@ def test_cli_writes_dirs_and_reports_errors(vox_tree, tmp_path):
                           "--out-dir", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr and "none/dev/aac: not found" in bad.stderr
+
+
+def test_vox1_transcripts(vox_tree, tmp_path):
+    """--text gives both dirs a text table; an utterance without a transcript is named."""
+    utts = sorted(vox_tree.vox1_dev + vox_tree.vox1_test)
+    text = write_lines(tmp_path / "text", [f"{u} SAID {i}" for i, u in enumerate(utts)])
+    dev, test = tmp_path / "spk_dev", tmp_path / "spk_test"
+    prepare_vox1(vox_tree.vox1, dev, test, ["O"], text_file=text)
+    assert lines(dev / "text") == [f"{u} SAID {utts.index(u)}" for u in vox_tree.vox1_dev]
+    assert lines(test / "text") == [f"{u} SAID {utts.index(u)}" for u in vox_tree.vox1_test]
+    validate_data_dir(dev)
+    write_lines(text, [f"{u} SAID" for u in utts[1:]])
+    with pytest.raises(DataDirError, match=f"text: no transcript for 1 utterance.*'{utts[0]}'"):
+        prepare_vox1(vox_tree.vox1, tmp_path / "d2", tmp_path / "t2", ["O"], text_file=text)
+    assert not (tmp_path / "d2").exists()

@@ -6,7 +6,7 @@ Usage:
          [--fraction F] [--num-speakers N] [--seed S]
   python -m xmodal.bin.prepare_voxceleb vox1 --root VOX1 --dev-dir DIR --test-dir DIR
          [--trials O E H ...] [--optional-trials O_orig ...] [--meta vox1_meta.csv]
-         [--iden-split iden_split.txt]
+         [--iden-split iden_split.txt] [--text FILE]
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     vox1.add_argument("--optional-trials", nargs="*", default=[], metavar="SET",
                       help="set names converted when present and covered by the test dir")
     vox1.add_argument("--meta", default="vox1_meta.csv", help="meta file under --root")
+    vox1.add_argument("--text", help="transcripts '<utt> words...' to add as 'text'")
     vox1.add_argument("--iden-split", default="iden_split.txt",
                       help="identification split under --root (skipped when absent)")
     return parser
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             report = prepare_vox1(args.root, args.dev_dir, args.test_dir, args.trials,
                                   meta=args.meta, optional_trials=args.optional_trials,
-                                  iden_split=args.iden_split)
+                                  iden_split=args.iden_split, text_file=args.text)
     except (DataDirError, ConversionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

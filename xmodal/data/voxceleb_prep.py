@@ -171,12 +171,7 @@ def prepare_vox2(root: str | os.PathLike, subset: str, out_dir: str | os.PathLik
     else:
         report.append(f"{base / 'txt'}: not found; no utt2av_offset")
     if text_file is not None:
-        transcripts = read_table(text_file)
-        missing = [u for u in utts if u not in transcripts]
-        if missing:
-            raise DataDirError(f"{text_file}: no transcript for {len(missing)} utterance(s) of "
-                               f"{base}, e.g. '{missing[0]}'")
-        tables.text = {u: transcripts[u] for u in utts}
+        tables.text = _transcripts(text_file, utts, base)
     # Converted last: a problem found above costs no conversion time.
     if audio == "wav":
         tables.wav = {u: str(path) for u, path in
@@ -256,10 +251,21 @@ def _trial_lists(root: Path, trials: Sequence[str], optional_trials: Sequence[st
     return lists, report
 
 
+def _transcripts(text_file: str | os.PathLike, utts, where) -> dict[str, str]:
+    """The transcript of each of ``utts`` from ``text_file``; a missing one is an error."""
+    transcripts = read_table(text_file)
+    missing = sorted_keys(u for u in utts if u not in transcripts)
+    if missing:
+        raise DataDirError(f"{text_file}: no transcript for {len(missing)} utterance(s) of "
+                           f"{where}, e.g. '{missing[0]}'")
+    return {u: transcripts[u] for u in utts}
+
+
 def prepare_vox1(root: str | os.PathLike, out_dir_dev: str | os.PathLike,
                  out_dir_test: str | os.PathLike, trials: Sequence[str],
                  meta: str = "vox1_meta.csv", optional_trials: Sequence[str] = (),
-                 iden_split: str = "iden_split.txt") -> list[str]:
+                 iden_split: str = "iden_split.txt",
+                 text_file: str | os.PathLike | None = None) -> list[str]:
     """Dev and test data dirs for VoxCeleb1; returns a report.
 
     Speakers are split by the Set column of ``meta``, which also gives spk2gender; wav.scp
@@ -269,7 +275,8 @@ def prepare_vox1(root: str | os.PathLike, out_dir_dev: str | os.PathLike,
     written as ``trials_<set>``, or a file under ``root`` (or a path), written as
     ``trials_<stem>``. The first list is also written as ``trials``; given as a file, it is
     written as ``trials`` only, as callers naming files expect. The test dir holds the test
-    speakers' utterances plus every utterance these lists name.
+    speakers' utterances plus every utterance these lists name. ``text_file`` (``<utt>
+    words...``) adds ``text`` to both dirs; it must cover every utterance.
     ``optional_trials`` (set names) are converted too when their file exists and names only
     utterances the test dir holds; otherwise the report says why not.
     """
@@ -298,7 +305,8 @@ def prepare_vox1(root: str | os.PathLike, out_dir_dev: str | os.PathLike,
         tables[subset] = DataDirTables(
             utt2spk=utt2spk, spk2utt=spk2utt, wav={u: str(wavs[u]) for u in utt2spk},
             spk2gender={spk: speaker_meta[spk].gender for spk in spk2utt},
-            utt2iden_split=None if splits is None else {u: splits[u] for u in utt2spk})
+            utt2iden_split=None if splits is None else {u: splits[u] for u in utt2spk},
+            text=None if text_file is None else _transcripts(text_file, utt2spk, root / "wav"))
     tables["test"].trials = lists
     # Both dirs are renamed into place only after both are written.
     with atomic_dir(out_dir_dev) as tmp_dev, atomic_dir(out_dir_test) as tmp_test:
