@@ -33,6 +33,13 @@ recon_configs=""
 semisup_subset="250:6019"
 num_units=64              # k-means units of log-mel frames (data.content: units), learnt in
                           # stage 3 when there are reconstruction configs; 0: none
+# Upstream models of the reconstruction configs' content inputs, trained once in stage 3 into
+# $dumpdir/upstream (shared by every training seed, like the units) when a config needs them:
+content_model_config=""   # a cross-modal config (method: cross_modal) whose frozen content
+                          # head gives data.content content_embedding and content_units
+num_content_units=64      # k-means units of those content embeddings (content_units)
+recogniser_config=""      # the CTC phone recogniser (data.content phone_posteriors), trained
+transcribed_set=""        # on this dumped set's transcripts (its text), e.g. spk_dev
 train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
 train_jobs=1              # CPU only: models trained at once (stage 3, the supervised baselines
@@ -131,6 +138,11 @@ else
 fi
 device=cpu; [ "$ngpu" -gt 0 ] && device=cuda
 
+# recon_contents: the content inputs (data.content) of the reconstruction configs.
+recon_contents() {
+  python -m xmodal.bin.config_value --key data.content $recon_configs | sort -u | tr '\n' ' '
+}
+
 # subset BUDGET: the spk_dev data dir of a label budget N, N:M or all (seeded, nested).
 subset() {
   local n=${1/:/_} utt_opt=""
@@ -147,6 +159,38 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     [ "$num_units" -gt 0 ] && python -m xmodal.bin.learn_units --train-dir $dumpdir/ssl_train \
       --num-units $num_units --out $dumpdir/units/kmeans.npy \
       --apply-to "$dumpdir/ssl_train $dumpdir/ssl_test"
+    contents=$(recon_contents)
+    if [[ " $contents " =~ " phone_posteriors " ]]; then
+      [ -n "$recogniser_config" ] && [ -n "$transcribed_set" ] || \
+        { log "a config uses data.content phone_posteriors: give --recogniser-config and --transcribed-set"; exit 1; }
+      log "  CTC phone recogniser on $dumpdir/$transcribed_set's transcripts"
+      # Held-out phone error rate on ssl_test's speakers when it has transcripts (VoxCeleb does
+      # not: then per.json has the training set's only).
+      valid=""; [ -f $dumpdir/ssl_test/text ] && valid="--valid-dir $dumpdir/ssl_test"
+      python -m xmodal.bin.train_phone_recogniser --train-dir $dumpdir/$transcribed_set \
+        $valid --config $recogniser_config --out-dir $dumpdir/upstream/phone_recogniser
+      for x in ssl_train ssl_test; do
+        python -m xmodal.bin.phone_posteriors --model-dir $dumpdir/upstream/phone_recogniser \
+          --dump-dir $dumpdir/$x
+      done
+    fi
+    if [[ " $contents " =~ " content_embedding " ]] || [[ " $contents " =~ " content_units " ]]; then
+      [ -n "$content_model_config" ] || \
+        { log "a config uses a cross-modal content input: give --content-model-config"; exit 1; }
+      content_model=$dumpdir/upstream/content_model
+      if [ ! -f $content_model/model.pt ]; then
+        log "  content model $content_model_config (log: $content_model/train.log)"
+        ls $content_model/epoch*.pt >/dev/null 2>&1 && resume="--resume" || resume=""
+        $train_cmd $content_model/train.log ${train_py/-TAG/-content_model} \
+          --config $content_model_config --device $device --train-dir $dumpdir/ssl_train \
+          --valid-dir $dumpdir/ssl_test --output-dir $content_model $resume
+      fi
+      python -m xmodal.bin.dump_content_embeddings --exp-dir $content_model \
+        --dump-dirs "$dumpdir/ssl_train $dumpdir/ssl_test"
+      python -m xmodal.bin.learn_units --features content_emb --train-dir $dumpdir/ssl_train \
+        --num-units $num_content_units --out $dumpdir/upstream/content_units/kmeans.npy \
+        --apply-to "$dumpdir/ssl_train $dumpdir/ssl_test"
+    fi
   fi
   train_ssl() {
     local conf=$1 tag resume="" train_log start
@@ -324,8 +368,12 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   fi
   # Speaker information in the reconstruction decoders' content inputs (held-out recordings).
   if [ -n "$recon_tags" ]; then
-    for content in phones noisy units; do
-      source=frame_phones; [ $content = units ] && source=frame_units
+    for content in phones noisy units phone_posteriors content_embedding content_units; do
+      case $content in
+        phones|noisy) source=frame_phones ;; units) source=frame_units ;;
+        phone_posteriors) source=phone_post.scp ;; content_embedding) source=content_emb.scp ;;
+        content_units) source=frame_content_units ;;
+      esac
       [ -f $dumpdir/ssl_test/$source ] && [ ! -f $expdir/content_input_$content.json ] || continue
       python -m xmodal.bin.probe_content_speaker --data-dir $dumpdir/ssl_test --content $content \
         --out $expdir/content_input_$content.json

@@ -64,6 +64,22 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     recon["data"].update(labels="labelled", labelled_batch_size=2)
     recon["loss"] = {"classify_weight": 1.0}
     write(conf / "tiny_recon_semi.yaml", recon)
+    # Content inputs without an aligner: a CTC recogniser trained on a transcribed corpus the
+    # user has (audio only, as LibriSpeech: here the corpus' VoxCeleb2 test speakers with the
+    # video list removed), and the frozen content head of a cross-modal model.
+    recon["data"].update(labels="none", labelled_batch_size=0)
+    recon["loss"] = {"classify_weight": 0.0}
+    for tag, content in (("post", "phone_posteriors"), ("cemb", "content_embedding"),
+                         ("cunits", "content_units")):
+        recon["data"]["content"] = content
+        write(conf / f"tiny_recon_{tag}.yaml", recon)
+    write(conf / "tiny_recogniser.yaml", {"hidden": 8, "kernel_size": 3, "epochs": 2})
+    transcribed = tmp_path / "librispeech_like"
+    subprocess.run([sys.executable, "-m", "xmodal.bin.prepare_voxceleb", "vox2", "--root",
+                    str(tiny_corpus / "voxceleb2"), "--subset", "test", "--out-dir",
+                    str(transcribed), "--text", str(tiny_corpus / "annotations" / "text")],
+                   check=True, capture_output=True)
+    (transcribed / "video.scp").unlink()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}
     # The corpus is tiny: every dev face-track and both test speakers (paper: 20% and 120).
@@ -80,8 +96,11 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
          "--chance-check", "false", "--asnorm-top-k", "2", "--leakage-steps", "5",
          "--phones-ctm", str(tiny_corpus / "annotations" / "phones.ctm"),
-         "--recon-configs", "conf/tiny_recon.yaml conf/tiny_recon_semi.yaml",
-         "--semisup-subset", "2:4"],
+         "--recon-configs", "conf/tiny_recon.yaml conf/tiny_recon_semi.yaml "
+         "conf/tiny_recon_post.yaml conf/tiny_recon_cemb.yaml conf/tiny_recon_cunits.yaml",
+         "--semisup-subset", "2:4", "--transcribed-data", str(transcribed),
+         "--recogniser-config", "conf/tiny_recogniser.yaml",
+         "--content-model-config", "conf/tiny_dis.yaml"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -103,11 +122,23 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert (exp / "tiny_dis" / "ssl_eval.json").exists()
     # The reconstruction models: trained on ssl_train's phones (the semi-supervised one on the
     # 2:4 labelled budget too), not put through the face-track tasks, embedded and scored.
-    for tag in ("tiny_recon", "tiny_recon_semi"):
+    for tag in ("tiny_recon", "tiny_recon_semi", "tiny_recon_post", "tiny_recon_cemb",
+                "tiny_recon_cunits"):
         assert not (exp / tag / "ssl_eval.json").exists()
         assert (exp / tag / "scores" / "trials_O.metrics.json").exists()
         assert f"| {tag} |" in (exp / "RESULTS.md").read_text()
     assert (recipe / "dump" / "ssl_train" / "frame_phones").exists()
+    # Their upstream models, trained once into dump/upstream, and what they wrote.
+    upstream = recipe / "dump" / "upstream"
+    assert (recipe / "dump" / "transcribed" / ".done").exists()
+    assert json.loads((upstream / "phone_recogniser" / "per.json").read_text())
+    assert (upstream / "content_model" / "model.pt").exists()
+    for name in ("ssl_train", "ssl_test"):
+        for table in ("phone_post.scp", "phone_post.txt", "content_emb.scp",
+                      "frame_content_units"):
+            assert (recipe / "dump" / name / table).exists(), (name, table)
+    for content in ("phones", "units", "phone_posteriors", "content_embedding", "content_units"):
+        assert (exp / f"content_input_{content}.json").exists(), content
     # Their own architecture untrained is a floor of its own.
     assert (exp / "random_init_xvector" / "scores" / "trials_O.metrics.json").exists()
     assert "| Untrained x-vector (floor) |" in (exp / "RESULTS.md").read_text()

@@ -57,8 +57,9 @@ if $nagrani; then
 fi
 if $stafylakis; then
   python -m xmodal.bin.report_seeds --out full/exp/RECON.md --seed-dirs "${seed_dirs# }" \
-    --recon-tags "recon_phones recon_noisy recon_units recon_none recon_phones_classify xvector_classify
-      recon_phones_semisup xvector_semisup" --utt2spk full/data/spk_test/utt2spk || status=$?
+    --recon-tags "recon_phones recon_noisy recon_posteriors recon_units recon_content_embedding
+      recon_content_units recon_none recon_phones_classify xvector_classify recon_phones_semisup
+      xvector_semisup" --utt2spk full/data/spk_test/utt2spk || status=$?
 fi
 log "the full recipe ($papers), seeds $seeds: $(( $(date +%s) - start )) s"
 if $sweep && $nagrani; then

@@ -36,6 +36,7 @@ leakage_steps=""    # stage 4's post-hoc leakage probes, training steps (default
 case $preset in
   demo)
     default_root=.
+    recogniser_opts=""
     conf=conf/demo
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 100 --ssl-test-videos 2
       --spk-dev-speakers 40 --spk-test-speakers 100 --spk-videos 2 --spk-utts 2
@@ -66,9 +67,15 @@ case $preset in
       $conf/ssl_id_content_dis.yaml"
     # Stafylakis et al.: every content input, classification with and without reconstruction
     # on ssl_train's labels, and the semi-supervised pair on the spk_dev budget below.
-    default_recon_configs="$conf/recon_phones.yaml $conf/recon_noisy.yaml $conf/recon_units.yaml $conf/recon_none.yaml
-      $conf/recon_phones_classify.yaml $conf/xvector_classify.yaml
+    default_recon_configs="$conf/recon_phones.yaml $conf/recon_noisy.yaml $conf/recon_posteriors.yaml
+      $conf/recon_units.yaml $conf/recon_content_embedding.yaml $conf/recon_content_units.yaml
+      $conf/recon_none.yaml $conf/recon_phones_classify.yaml $conf/xvector_classify.yaml
       $conf/recon_phones_semisup.yaml $conf/xvector_semisup.yaml"
+    # Their upstream models: a CTC phone recogniser on spk_dev's transcripts (speakers
+    # disjoint from ssl_train's, as a recogniser's training corpus would be), and the
+    # disentangled cross-modal model whose frozen content head tells the decoder what is said.
+    recogniser_opts="--recogniser-config $conf/phone_recogniser.yaml --transcribed-set spk_dev
+      --content-model-config $conf/ssl_id_content_dis.yaml"
     semisup_subset="41:82"
     ssl_eval_batches=200
     default_leakage_steps=200
@@ -84,6 +91,7 @@ case $preset in
     ;;
   sweep)
     default_root=sweep
+    recogniser_opts=""
     conf=conf/demo
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 60 --ssl-test-videos 2
       --spk-dev-speakers 2 --spk-test-speakers 60 --spk-videos 2 --spk-utts 2
@@ -122,6 +130,7 @@ esac
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
   --train-seed "$train_seed" \
   --random-init-config $conf/ssl_identity.yaml --random-init-recon-config $conf/recon_phones.yaml \
+  $recogniser_opts \
   --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
   --asnorm-top-k $asnorm_top_k --leakage-steps $leakage_steps \
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \

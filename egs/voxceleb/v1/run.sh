@@ -21,6 +21,13 @@ ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.ya
 # --phones-ctm from your aligner (README), e.g. "conf/recon_phones.yaml conf/recon_none.yaml".
 recon_configs=""
 phones_ctm=""               # a phone CTM of the VoxCeleb utterances: stage 1 writes frame_phones
+# Content inputs without an aligner: conf/recon_units.yaml (no labels at all),
+# conf/recon_content_embedding.yaml and conf/recon_content_units.yaml (a cross-modal model's
+# frozen content head, --content-model-config), conf/recon_posteriors.yaml (the CTC phone
+# recogniser, trained on --transcribed-data: a Kaldi data dir with text, e.g. LibriSpeech's).
+transcribed_data=""
+recogniser_config=conf/phone_recogniser.yaml
+content_model_config=conf/ssl_id_content_dis.yaml
 semisup_subset="250:6019"   # spk_dev budget of the semi-supervised reconstruction configs
 dump_config=conf/dump.yaml
 finetune_config=conf/finetune.yaml
@@ -43,14 +50,21 @@ trial_files=""
 for t in $trials; do trial_files="$trial_files trials_$t"; done
 # local/data.sh gets its options through word splitting: the trial sets go comma-separated.
 trial_sets=$(echo $trials | tr ' ' ',')
+sets="ssl_train ssl_test spk_dev spk_test"
+recogniser_opts=""
+if [ -n "$transcribed_data" ]; then
+  sets="$sets transcribed"
+  recogniser_opts="--recogniser-config $recogniser_config --transcribed-set transcribed"
+fi
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
   --nj $nj --ngpu $ngpu --train-jobs $train_jobs --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
   --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root --audio $audio --nj $nj
     --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets
-    ${phones_ctm:+--phones-ctm $phones_ctm}" \
-  --trials "${trial_files# }" \
+    ${phones_ctm:+--phones-ctm $phones_ctm} ${transcribed_data:+--transcribed-data $transcribed_data}" \
+  --sets "$sets" --trials "${trial_files# }" $recogniser_opts \
+  --content-model-config $content_model_config \
   --dump-config $dump_config \
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
   --random-init-recon-config conf/recon_phones.yaml \

@@ -36,7 +36,8 @@ python -m xmodal.bin.prepare_voxceleb vox2 --root $corpus/voxceleb2 --subset dev
 python -m xmodal.bin.prepare_voxceleb vox2 --root $corpus/voxceleb2 --subset test \
   --out-dir $data/ssl_test --text $corpus/annotations/text
 python -m xmodal.bin.prepare_voxceleb vox1 --root $corpus/voxceleb1 \
-  --dev-dir $data/spk_dev --test-dir $data/spk_test --trials veri_test2.txt
+  --dev-dir $data/spk_dev --test-dir $data/spk_test --trials veri_test2.txt \
+  --text $corpus/annotations/text
 
 # Per-frame phone labels (frame_phones, phones.txt) from the corpus' phone alignments.
 for x in ssl_train ssl_test spk_dev spk_test; do

@@ -19,6 +19,9 @@ trials=O           # comma-separated trial lists to convert (O,E,H,O_orig); the 
 seed=0             # seed of the VoxCeleb2 samples
 phones_ctm=""      # a phone CTM of the recipe's utterances (your aligner's): writes frame_phones
                    # and phones.txt into every data dir, for the reconstruction configs
+transcribed_data="" # a Kaldi data dir of transcribed speech you have (wav.scp, utt2spk,
+                   # spk2utt, text; e.g. LibriSpeech's): copied to data/transcribed, the
+                   # training set of the CTC phone recogniser (conf/recon_posteriors.yaml)
 
 . utils/parse_options.sh
 
@@ -38,6 +41,15 @@ if [ -n "$phones_ctm" ]; then
   done
 fi
 
-for x in ssl_train ssl_test spk_dev spk_test; do
+sets="ssl_train ssl_test spk_dev spk_test"
+if [ -n "$transcribed_data" ]; then
+  [ -f $transcribed_data/text ] || { echo "$0: $transcribed_data/text: file not found" >&2; exit 1; }
+  rm -rf data/transcribed.tmp && mkdir -p data/transcribed.tmp
+  cp $transcribed_data/{wav.scp,utt2spk,spk2utt,text} data/transcribed.tmp/
+  rm -rf data/transcribed && mv data/transcribed.tmp data/transcribed
+  sets="$sets transcribed"
+fi
+
+for x in $sets; do
   utils/validate_data_dir.sh data/$x
 done
