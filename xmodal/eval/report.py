@@ -65,7 +65,10 @@ NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only
 # significantly lower than B's; "at least as good": A's is not significantly higher.
 RECON_HYPOTHESES = (("recon_phones", "recon_none", "beats"),
                     ("recon_phones_classify", "xvector_classify", "at least as good"),
-                    ("recon_phones_semisup", "xvector_semisup", "beats"))
+                    ("recon_phones_semisup", "xvector_semisup", "beats"),
+                    # The routes without an aligner: the content input still has to help.
+                    ("recon_posteriors", "recon_none", "beats"),
+                    ("recon_content_embedding", "recon_none", "beats"))
 METRICS = (("eer", "EER %", 2, 1.0), ("mindcf_p0.01", "minDCF(0.01)", 3, 1.0),
            ("mindcf_p0.05", "minDCF(0.05)", 3, 1.0))
 
