@@ -490,8 +490,9 @@ Against the floors:
 {comparison_table(floors, utt2spk, n_boot)}
 
 A decoder told who speaks by its content input would not need the x-vector. Speaker
-identification from the content input alone (per-utterance phone and duration histograms,
-trained on one recording per held-out ssl_test person, tested on their other one):
+identification from the content input alone (per-utterance phone or unit and duration
+histograms; for content embeddings their mean and standard deviation over time), trained on
+one recording per held-out ssl_test person, tested on their other one:
 
 {content_input_table(exp)}
 
