@@ -23,13 +23,12 @@ step is centred on, take the first or last step).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 
 from xmodal.data.datadir import DataDirError
+from xmodal.data.scp import ScpReader
 from xmodal.models.audio_trunk import FIRST_STEP_CENTRE, FRAMES_PER_STEP
 
 CONTENT_EMB_SCP = "content_emb.scp"
@@ -54,39 +53,26 @@ def expand_to_frames(steps: np.ndarray, n_frames: int) -> np.ndarray:
     return steps[frame_steps(n_frames, len(steps))]
 
 
-class ContentEmbeddings(Mapping):
+class ContentEmbeddings(ScpReader):
     """Utterance -> float32 ``(S, D)`` step embeddings of a ``content_emb.scp``, read on
-    access; every matrix must be 2-D with the width of the first."""
+    access (``ScpReader``'s checked loading); every matrix must be 2-D with the width of the
+    first."""
 
     def __init__(self, scp_path: str | os.PathLike):
-        self.scp_path = Path(scp_path)
-        if not self.scp_path.is_file():
-            raise DataDirError(f"{self.scp_path}: file not found (write it with "
+        scp_path = Path(scp_path)
+        if not scp_path.is_file():
+            raise DataDirError(f"{scp_path}: file not found (write it with "
                                "xmodal.bin.dump_content_embeddings)")
-        try:
-            self._loader = kaldiio.load_scp(str(self.scp_path))
-        except ValueError as err:  # a line without '<utt> <ark>:<offset>'
-            raise DataDirError(f"{self.scp_path}: {err}") from None
-        first = next(iter(self._loader), None)
+        super().__init__(scp_path)
+        first = next(iter(self), None)
         if first is None:
-            raise DataDirError(f"{self.scp_path}: no utterances")
+            raise DataDirError(f"{scp_path}: no utterances")
+        self.width: int | None = None
         self.width = self[first].shape[1]
 
     def __getitem__(self, utt: str) -> np.ndarray:
-        where = f"{self.scp_path}: utterance '{utt}'"
-        try:
-            matrix = np.asarray(self._loader[utt], dtype=np.float32)
-        except KeyError:
-            raise KeyError(utt) from None
-        except Exception as err:  # kaldiio: missing ark, bad offset, unknown data type
-            raise DataDirError(f"{where}: cannot read the matrix: {err}") from None
-        if matrix.ndim != 2 or (hasattr(self, "width") and matrix.shape[1] != self.width):
-            raise DataDirError(f"{where}: expected a (steps, {getattr(self, 'width', 'D')}) "
-                               f"matrix, got shape {matrix.shape}")
+        matrix = np.asarray(super().__getitem__(utt), dtype=np.float32)
+        if matrix.ndim != 2 or (self.width is not None and matrix.shape[1] != self.width):
+            raise DataDirError(f"{self.path}: utterance '{utt}': expected a (steps, "
+                               f"{self.width or 'D'}) matrix, got shape {matrix.shape}")
         return matrix
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._loader)
-
-    def __len__(self) -> int:
-        return len(self._loader)

@@ -360,6 +360,10 @@ class PhonePosteriors(Mapping):
                                f"not 1 (within {_POSTERIOR_TOLERANCE})")
         return matrix
 
+    def __contains__(self, utt: object) -> bool:
+        # Mapping's default would load and check the matrix to find out.
+        return utt in self._loader
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._loader)
 
