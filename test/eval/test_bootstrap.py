@@ -7,6 +7,7 @@ from scipy.stats import norm
 
 from xmodal.eval import bootstrap
 from xmodal.eval.bootstrap import (METRICS, TrialSpeakerError, cluster_bootstrap_accuracy,
+                                   cluster_bootstrap_ratio,
                                    paired_bootstrap, speaker_bootstrap, speaker_replicates,
                                    trial_speakers, utterance_speaker)
 from xmodal.eval.metrics import metrics_dict
@@ -208,6 +209,28 @@ def test_identical_clusters_give_a_zero_width_interval():
     correct = np.tile([1, 1, 0, 1], 4)
     result = cluster_bootstrap_accuracy(correct, clusters, n_boot=100)
     assert result["low"] == result["high"] == result["mean"] == 0.75
+
+
+def test_cluster_ratio_resamples_whole_clusters_of_items():
+    # An error rate: edits over reference lengths per utterance, utterances of 6 speakers.
+    rng = np.random.default_rng(3)
+    clusters = np.repeat(["s0", "s1", "s2", "s3", "s4", "s5"], [3, 1, 4, 2, 5, 3])
+    lengths = rng.integers(5, 30, len(clusters))
+    edits = rng.binomial(lengths, 0.3)
+    result = cluster_bootstrap_ratio(edits, lengths, clusters, n_boot=200, seed=4)
+    assert result["mean"] == edits.sum() / lengths.sum()
+    assert (result["n_clusters"], result["n_outcomes"]) == (6, 18)
+    # The same draws by hand: each resample takes whole speakers, with all their items.
+    names = np.unique(clusters)
+    draws = np.random.default_rng(4).integers(0, 6, size=(200, 6))
+    ratios = [sum(edits[clusters == names[d]].sum() for d in row)
+              / sum(lengths[clusters == names[d]].sum() for d in row) for row in draws]
+    assert (result["low"], result["high"]) == pytest.approx(
+        tuple(np.percentile(ratios, [2.5, 97.5])))
+    with pytest.raises(ValueError, match="positive sum"):
+        cluster_bootstrap_ratio([0, 1], [0, 0], ["a", "b"])
+    with pytest.raises(ValueError, match="equal-length"):
+        cluster_bootstrap_ratio([1, 2], [3], ["a", "b"])
 
 
 def test_utterance_speaker_uses_utt2spk_then_the_voxceleb_prefix():

@@ -51,7 +51,7 @@ def trained(learning_dump: Path, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("recogniser")
     held_out = root / "ssl_test"
     held_out.mkdir()
-    for name in ("feats.scp", "text"):  # feats.scp points at the arks by absolute path
+    for name in ("feats.scp", "text", "utt2spk"):  # feats.scp points at the arks by absolute path
         shutil.copy(learning_dump / "ssl_test" / name, held_out / name)
     (root / "conf.yaml").write_text(CONFIG)
     proc = run_module("xmodal.bin.train_phone_recogniser", "--train-dir",
@@ -92,9 +92,14 @@ def test_recognises_held_out_speakers_well_above_chance(trained: dict):
     assert per["valid"]["chance_per"] > 0.9
     assert per["valid"]["per"] < 0.85
     assert per["train"]["per"] < 0.4 and per["valid"]["n_utts"] == 12
+    # The interval resamples the held-out speakers (6, two tracks each), not utterances.
+    low, high = per["valid"]["per_ci"]
+    assert per["valid"]["n_speakers"] == 6 and low < per["valid"]["per"] < high
+    assert high - low > 0.01
     assert "epoch 40/40: CTC loss" in trained["proc"].stderr
     assert trained["proc"].stdout.startswith(
-        f"phone recogniser: valid PER {per['valid']['per']:.3f} (chance ")
+        f"phone recogniser: valid PER {per['valid']['per']:.3f} [{low:.3f}, {high:.3f}] over "
+        "6 speakers (chance ")
     phones = read_phone_table(trained["model"] / "phones.txt")
     assert phones == PhoneRecogniser.load(trained["model"]).phones
 
@@ -155,14 +160,25 @@ def test_bad_input_is_an_error_naming_the_file(trained: dict, tmp_path: Path):
     untranscribed = tmp_path / "untranscribed"
     untranscribed.mkdir()
     lines = (trained["held_out"] / "text").read_text().splitlines()
-    shutil.copy(trained["held_out"] / "feats.scp", untranscribed / "feats.scp")
+    for name in ("feats.scp", "utt2spk"):
+        shutil.copy(trained["held_out"] / name, untranscribed / name)
     (untranscribed / "text").write_text("".join(f"{line}\n" for line in lines[1:]))
     missing = lines[0].split()[0]
-    stderr = run_module("xmodal.bin.train_phone_recogniser", "--train-dir",
-                        str(untranscribed), "--config", str(trained["root"] / "conf.yaml"),
-                        "--out-dir", str(tmp_path / "model"), returncode=1).stderr
-    assert last_line(stderr).startswith(f"error: {untranscribed / 'text'}: no transcript for "
-                                        f"utterance '{missing}'")
+
+    def train_error() -> str:
+        return last_line(run_module(
+            "xmodal.bin.train_phone_recogniser", "--train-dir", str(untranscribed), "--config",
+            str(trained["root"] / "conf.yaml"), "--out-dir", str(tmp_path / "model"),
+            returncode=1).stderr)
+
+    assert train_error().startswith(f"error: {untranscribed / 'text'}: no transcript for "
+                                    f"utterance '{missing}'")
+    # The interval of the error rate resamples speakers: each utterance needs one.
+    shutil.copy(trained["held_out"] / "text", untranscribed / "text")
+    spk_lines = (trained["held_out"] / "utt2spk").read_text().splitlines()
+    (untranscribed / "utt2spk").write_text("".join(f"{line}\n" for line in spk_lines[:-1]))
+    assert train_error().startswith(f"error: {untranscribed / 'utt2spk'}: no speaker for "
+                                    f"utterance '{spk_lines[-1].split()[0]}'")
     assert not (tmp_path / "model").exists()
 
 

@@ -5,11 +5,11 @@ Usage: python -m xmodal.bin.train_phone_recogniser --train-dir DUMP/train
            [--valid-dir DUMP/valid] --config conf/phone_recogniser.yaml
            --out-dir EXP/phone_recogniser [--voice en-us] [--num-threads 1]
 
-Both dirs need ``feats.scp`` (log-mel, 100 frames/s) and ``text``; the targets are the
-espeak-ng phones of the transcripts (``xmodal.recogniser``). Writes ``phones.txt``,
-``per.json`` (phone error rates of greedy decoding and the chance level, on the training set
-and, if given, the validation set) and last ``final.pt`` into the out dir; a dir that
-already has ``final.pt`` is left as it is. Prints a line per epoch to stderr and one result
+Both dirs need ``feats.scp`` (log-mel, 100 frames/s), ``text`` and ``utt2spk``; the targets
+are the espeak-ng phones of the transcripts (``xmodal.recogniser``). Writes ``phones.txt``,
+``per.json`` (phone error rates of greedy decoding, each with a 95% interval from resampling
+speakers, and the chance level, on the training set and, if given, the validation set) and
+last ``final.pt`` into the out dir; a dir that already has ``final.pt`` is left as it is. Prints a line per epoch to stderr and one result
 line to stdout.
 """
 from __future__ import annotations
@@ -54,7 +54,9 @@ def format_result(result: dict) -> str:
     """One line: validation (or training) PER and chance, training PER, phones."""
     held_out = result.get("valid", result["train"])
     name = "valid" if "valid" in result else "train"
-    return (f"phone recogniser: {name} PER {held_out['per']:.3f} (chance "
+    low, high = held_out["per_ci"]
+    return (f"phone recogniser: {name} PER {held_out['per']:.3f} [{low:.3f}, {high:.3f}] "
+            f"over {held_out['n_speakers']} speakers (chance "
             f"{held_out['chance_per']:.3f}) | train PER {result['train']['per']:.3f} | "
             f"{result['n_phones']} phones | {result['train_seconds']:.0f} s")
 

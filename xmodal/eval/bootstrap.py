@@ -277,6 +277,44 @@ def paired_bootstrap(scores_a, scores_b, labels, enroll_spk, test_spk, n_boot: i
     return result
 
 
+def cluster_bootstrap_ratio(numerators, denominators, clusters, n_boot: int = 1000,
+                            seed: int = 0, level: float = 0.95) -> dict[str, float | int]:
+    """A ratio of sums, sum(numerators) / sum(denominators), with a percentile interval from
+    resampling clusters (e.g. a corpus error rate: edits over reference units, per utterance,
+    clustered by speaker).
+
+    Items of one cluster are correlated, so clusters, not items, are drawn with replacement.
+    Returns ``mean`` (the ratio), ``low``, ``high``, ``n_clusters`` and ``n_outcomes``
+    (items).
+    """
+    check_n_boot(n_boot)
+    check_level(level)
+    num = np.asarray(numerators, dtype=np.float64)
+    den = np.asarray(denominators, dtype=np.float64)
+    clusters = np.asarray(clusters)
+    if num.ndim != 1 or num.shape != den.shape or num.shape != clusters.shape or not len(num):
+        raise ValueError(f"need equal-length non-empty 1-D numerators, denominators and "
+                         f"clusters, got shapes {num.shape}, {den.shape} and {clusters.shape}")
+    if (den < 0).any() or den.sum() <= 0:
+        raise ValueError("denominators must be >= 0 with a positive sum")
+    _, cluster = np.unique(clusters, return_inverse=True)
+    n_clusters = int(cluster.max()) + 1
+    tops = np.bincount(cluster, weights=num, minlength=n_clusters)
+    bottoms = np.bincount(cluster, weights=den, minlength=n_clusters)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, BOOT_CHUNK_ELEMENTS // n_clusters)
+    ratios = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        m = draw_multiplicities(rng, min(chunk, n_boot - start), n_clusters)
+        below = m @ bottoms
+        # A draw of only zero-denominator clusters has no ratio: it counts as the whole's.
+        ratios[start:start + len(m)] = np.where(below > 0, (m @ tops) / np.where(
+            below > 0, below, 1.0), tops.sum() / bottoms.sum())
+    low, high = percentile_interval(ratios, level)
+    return {"mean": float(tops.sum() / bottoms.sum()), "low": low, "high": high,
+            "n_clusters": n_clusters, "n_outcomes": len(num)}
+
+
 def cluster_bootstrap_accuracy(correct, clusters, n_boot: int = 1000, seed: int = 0,
                                level: float = 0.95) -> dict[str, float | int]:
     """Accuracy of 0/1 outcomes with a percentile interval from resampling clusters.
@@ -286,24 +324,8 @@ def cluster_bootstrap_accuracy(correct, clusters, n_boot: int = 1000, seed: int 
     binomial interval would be too narrow. Returns ``mean``, ``low``, ``high``,
     ``n_clusters`` and ``n_outcomes``.
     """
-    check_n_boot(n_boot)
-    check_level(level)
-    correct, clusters = np.asarray(correct), np.asarray(clusters)
-    if correct.ndim != 1 or correct.shape != clusters.shape or len(correct) == 0:
-        raise ValueError(f"need equal-length non-empty 1-D outcomes and clusters, got shapes "
-                         f"{correct.shape} and {clusters.shape}")
-    if not np.isin(correct, (0, 1)).all():
+    correct = np.asarray(correct)
+    if correct.ndim == 1 and len(correct) and not np.isin(correct, (0, 1)).all():
         raise ValueError("outcomes must be boolean or 0/1")
-    _, cluster = np.unique(clusters, return_inverse=True)
-    n_clusters = int(cluster.max()) + 1
-    hits = np.bincount(cluster, weights=correct.astype(np.float64), minlength=n_clusters)
-    sizes = np.bincount(cluster, minlength=n_clusters).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, BOOT_CHUNK_ELEMENTS // n_clusters)
-    accuracies = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        m = draw_multiplicities(rng, min(chunk, n_boot - start), n_clusters)
-        accuracies[start:start + len(m)] = (m @ hits) / (m @ sizes)
-    low, high = percentile_interval(accuracies, level)
-    return {"mean": float(hits.sum() / sizes.sum()), "low": low, "high": high,
-            "n_clusters": n_clusters, "n_outcomes": len(correct)}
+    return cluster_bootstrap_ratio(correct, np.ones(correct.shape), clusters, n_boot, seed,
+                                   level)

@@ -34,9 +34,10 @@ import torch
 from xmodal.atomic import atomic_path
 from xmodal.config import from_dict
 from xmodal.data.datadir import read_table, sorted_keys
-from xmodal.data.frame_labels import SILENCE, write_phone_table
+from xmodal.data.frame_labels import SILENCE, edit_distance, write_phone_table
 from xmodal.data.scp import ScpReader
 from xmodal.data.units import normalised
+from xmodal.eval.bootstrap import cluster_bootstrap_ratio
 from xmodal.eval.probe import (CtcProbe, ProbeConfig, ProbeError, constant_hypothesis_uer,
                                greedy_decode, train_probe, unit_error_rate)
 from xmodal.recogniser.g2p import phonemise
@@ -77,6 +78,7 @@ class Transcribed:
     keys: list[str]
     feats: list[torch.Tensor]   # (T, n_mels) float32, mean-normalised per utterance and bin
     phones: list[list[str]]
+    speakers: list[str]         # of each utterance (utt2spk): the error rate's resampling unit
 
 
 def features(logmel: np.ndarray) -> torch.Tensor:
@@ -85,19 +87,21 @@ def features(logmel: np.ndarray) -> torch.Tensor:
 
 
 def load_transcribed(dump_dir: str | os.PathLike, voice: str) -> Transcribed:
-    """Every utterance of ``dump_dir/feats.scp`` with its features and the G2P phones of its
-    transcript in ``dump_dir/text`` (a missing transcript is an error naming it)."""
+    """Every utterance of ``dump_dir/feats.scp`` with its features, the G2P phones of its
+    transcript in ``dump_dir/text`` and its speaker in ``dump_dir/utt2spk`` (a missing
+    transcript or speaker is an error naming it)."""
     dump_dir = Path(dump_dir)
     feats = ScpReader(dump_dir / "feats.scp")
     keys = sorted_keys(feats)
-    text = read_table(dump_dir / "text")
-    missing = [k for k in keys if k not in text]
-    if missing:
-        raise RecogniserError(f"{dump_dir / 'text'}: no transcript for utterance "
-                              f"'{missing[0]}' ({len(missing)} of {len(keys)} utterances "
-                              "have none)")
-    phones = phonemise({k: text[k].lower() for k in keys}, voice)
-    return Transcribed(keys, [features(feats[k]) for k in keys], [phones[k] for k in keys])
+    tables = {name: read_table(dump_dir / name) for name in ("text", "utt2spk")}
+    for name, what in (("text", "transcript"), ("utt2spk", "speaker")):
+        missing = [k for k in keys if k not in tables[name]]
+        if missing:
+            raise RecogniserError(f"{dump_dir / name}: no {what} for utterance '{missing[0]}' "
+                                  f"({len(missing)} of {len(keys)} utterances have none)")
+    phones = phonemise({k: tables["text"][k].lower() for k in keys}, voice)
+    return Transcribed(keys, [features(feats[k]) for k in keys], [phones[k] for k in keys],
+                       [tables["utt2spk"][k] for k in keys])
 
 
 class PhoneRecogniser:
@@ -199,12 +203,18 @@ def train_recogniser(data: Transcribed, cfg: PhoneRecogniserConfig,
 
 def evaluate(recogniser: PhoneRecogniser, data: Transcribed,
              train_refs: Sequence[Sequence[int]]) -> dict:
-    """Phone error rate of greedy decoding against the G2P phones of ``data``, and the chance
-    level: the best input-independent guess chosen on ``train_refs`` (phone ids), as a dict
-    (``per``, ``chance_per``, ``n_utts``, ``n_ref_phones``, ``n_unseen_phones``: reference
-    phones not in the table, each an error)."""
+    """Phone error rate of greedy decoding against the G2P phones of ``data`` with its 95%
+    interval from resampling speakers, and the chance level: the best input-independent guess
+    chosen on ``train_refs`` (phone ids), as a dict (``per``, ``per_ci``, ``chance_per``,
+    ``n_utts``, ``n_speakers``, ``n_ref_phones``, ``n_unseen_phones``: reference phones not
+    in the table, each an error)."""
     refs = [recogniser.phone_ids_of(seq) for seq in data.phones]
-    return {"per": unit_error_rate(recogniser.decode(data.feats), refs),
+    hyps = recogniser.decode(data.feats)
+    per = unit_error_rate(hyps, refs)
+    boot = cluster_bootstrap_ratio([edit_distance(h, r) for h, r in zip(hyps, refs)],
+                                   [len(r) for r in refs], data.speakers, seed=0)
+    return {"per": per, "per_ci": [boot["low"], boot["high"]],
             "chance_per": constant_hypothesis_uer(train_refs, refs),
-            "n_utts": len(refs), "n_ref_phones": sum(map(len, refs)),
+            "n_utts": len(refs), "n_speakers": boot["n_clusters"],
+            "n_ref_phones": sum(map(len, refs)),
             "n_unseen_phones": sum(r.count(-1) for r in refs)}
