@@ -48,14 +48,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     words = "the team said the final score was great today".split()
     speech, t_voice = timed(corpus.speak, " ".join(words), job.identity.voice,
-                            corpus.STYLES["neutral"])
+                            corpus.EMOTIONS["happy"], rng)
     n_frames = int(np.ceil(len(speech.audio) / 640))
     audio = np.zeros(n_frames * 640, np.float32)
     audio[:len(speech.audio)] = speech.audio
     _, t_channel = timed(corpus.apply_channel, audio, job.video.channel, seed=0)
     mouth = corpus.mouth_track(speech.phones, n_frames, FPS, 0.0)
     frames, t_render = timed(corpus.render_frames, job.identity.face, job.video.scene, mouth,
-                             0.0, 0.0, rng, args.size)
+                             corpus.EMOTIONS["happy"], rng, args.size)
     with tempfile.TemporaryDirectory() as tmp:
         _, t_encode = timed(write_track, Path(tmp) / "a.mp4", Path(tmp) / "a.m4a", frames, audio)
     total = t_voice + t_channel + t_render + t_encode

@@ -119,7 +119,7 @@ def test_annotations_cover_every_utterance(tiny_corpus: Path):
     assert {p.split()[0] for p in phones} == set(keys)
     factors = ann.joinpath("factors.tsv").read_text().splitlines()
     header = factors[0].split("\t")
-    for column in ("utt", "spk", "gender", "accent", "topic", "style"):
+    for column in ("utt", "spk", "gender", "accent", "topic", "emotion", "emotion_intensity"):
         assert column in header
     assert len(factors) == 21
     # Word alignments name the transcript's words, in order.

@@ -2,8 +2,10 @@
 
 Every identity has latent attributes (gender, age, accent, home topic) that drive both its voice
 and its face. Every video has its own recording channel and visual scene; every utterance its
-sentence and speaking style. Each unit of work derives its random state from the corpus seed
+sentence and emotion. Each unit of work derives its random state from the corpus seed
 and its own address, so the bytes written do not depend on ``nj`` or on the order of work.
+Every utterance has an emotion (``xmodal.synth.emotion``), balanced over eight by default,
+shown in voice and face together as a change from the speaker's own neutral rendition.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from xmodal.synth.face import FaceParams, SceneParams, render_frames, sample_fac
 from xmodal.synth.lexicon import TOPIC_NAMES, sample_sentence
 from xmodal.synth.media import (FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FaceTrack, write_tracks,
                                 write_wav)
-from xmodal.synth.style import STYLE_NAMES, STYLES
+from xmodal.synth.emotion import (EMOTION_NAMES, EMOTIONS, EXPRESSIVENESS_RANGE, INTENSITIES,
+                                   NEUTRAL, Emotion)
 from xmodal.synth.viseme import mouth_track
 from xmodal.synth.voice import ACCENTS, VoiceParams, sample_voice, speak
 
@@ -61,7 +64,9 @@ class CorpusSpec:
     max_words: int = 10
     topic_bias: float = 0.0
     test_topic_bias: float = 0.0
-    style_prob: float = 0.3
+    # Share of utterances whose emotion is drawn uniformly from all eight (neutral among
+    # them: 1 gives balanced emotions); the rest are neutral.
+    emotion_prob: float = 1.0
     av_offset_ms: float = 0.0
     trials_per_utt: int = 4
     # How strongly faces and voices share identity traits (xmodal.synth.coupling): 1 = a
@@ -69,7 +74,7 @@ class CorpusSpec:
     coupling: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("topic_bias", "test_topic_bias", "style_prob", "coupling"):
+        for name in ("topic_bias", "test_topic_bias", "emotion_prob", "coupling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 16 <= self.size <= 1024:
@@ -115,6 +120,7 @@ class Identity:
     face_latents: Latents      # what the face is drawn from (coupled to the voice's latents)
     voice: VoiceParams
     face: FaceParams
+    expressiveness: float      # scales every emotion's change, in voice and face alike
 
 
 @dataclass(frozen=True)
@@ -152,9 +158,16 @@ def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
     topic = int(rng.integers(len(TOPIC_NAMES)))
     traits = tuple(round(float(t), 4) for t in rng.standard_normal(4))
     face = couple(rng, Latents(gender, age, accent, traits), spec.coupling, ACCENTS)
+    voice = sample_voice(rng, gender, age, accent, np.array(traits))
+    looks = sample_face(rng, face.gender, face.age, face.accent, np.array(face.traits))
+    # The neutral voice's level and breathiness differ between people as much as emotions
+    # move them. A stream of their own (videos use 1, 2, ...): the rest of the identity is
+    # as it was before emotions, and the face's coupling cannot change the voice.
+    own = _rng(spec.seed, layout.POOLS.index(pool), index, 0)
+    voice = dataclasses.replace(voice, level_db=float(own.uniform(-4.0, 4.0)),
+                                breathiness=float(own.uniform(0.0, 0.15)))
     return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic, traits,
-                    face, sample_voice(rng, gender, age, accent, np.array(traits)),
-                    sample_face(rng, face.gender, face.age, face.accent, np.array(face.traits)))
+                    face, voice, looks, float(own.uniform(*EXPRESSIVENESS_RANGE)))
 
 
 def plan_jobs(spec: CorpusSpec, root: Path) -> tuple[list[Identity], list[TrackJob]]:
@@ -203,6 +216,48 @@ def generate_tracks(jobs: list[TrackJob]) -> list[TrackResult]:
     return results
 
 
+@dataclass
+class Performance:
+    """One utterance as performed: audio on the video's channel, lead-in and tail silence
+    included, its phone and word intervals (seconds), and its face frames if rendered."""
+
+    audio: np.ndarray
+    phones: list[tuple[float, float, str]]
+    words: list[tuple[float, float, str]]
+    frames: np.ndarray | None
+    n_frames: int
+
+
+def perform(ident: Identity, video: Video, words: list[str], emotion: Emotion,
+            rng: np.random.Generator, size: int | None, av_offset_ms: float = 0.0) -> Performance:
+    """``ident`` says ``words`` in ``video`` with ``emotion`` (scaled already): the voice, the
+    channel and, if ``size``, the face frames in sync with the audio."""
+    speech = speak(" ".join(words), ident.voice, emotion, rng)
+    # Lead-in silence, then pad so the audio lasts a whole number of video frames.
+    lead = int(rng.uniform(0.1, 0.35) * SAMPLE_RATE)
+    n_frames = math.ceil((lead + len(speech.audio) + 0.15 * SAMPLE_RATE) / SAMPLES_PER_FRAME)
+    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, dtype=np.float32)
+    audio[lead:lead + len(speech.audio)] = speech.audio
+    audio = apply_channel(audio, video.channel, seed=int(rng.integers(2**31)))
+    t0 = lead / SAMPLE_RATE
+    phones = [(s + t0, e + t0, p) for s, e, p in speech.phones]
+    spoken = [(s + t0, e + t0, w) for s, e, w in speech.words]
+    frames = None
+    if size:
+        mouth = mouth_track(phones, n_frames, FPS, av_offset_ms / 1000.0)
+        frames = render_frames(ident.face, video.scene, mouth, emotion, rng, size)
+    return Performance(audio, phones, spoken, frames, n_frames)
+
+
+def sample_emotion(spec: CorpusSpec, rng: np.random.Generator) -> tuple[str, float]:
+    """An utterance's emotion and intensity (neutral: intensity 0)."""
+    if rng.random() >= spec.emotion_prob:
+        return NEUTRAL.name, 0.0
+    name = EMOTION_NAMES[int(rng.integers(len(EMOTION_NAMES)))]
+    intensity = float(INTENSITIES[int(rng.integers(len(INTENSITIES)))])
+    return name, 0.0 if name == NEUTRAL.name else intensity
+
+
 def synthesize_track(job: TrackJob) -> tuple[TrackResult, FaceTrack | None]:
     """Synthesise one utterance: voice, channel and, for the VoxCeleb2 sets, the face video.
 
@@ -212,32 +267,18 @@ def synthesize_track(job: TrackJob) -> tuple[TrackResult, FaceTrack | None]:
     rng = _rng(*job.seed)
     bias = spec.topic_bias if track.pool.endswith("dev") else spec.test_topic_bias
     words = sample_sentence(rng, ident.topic, bias, int(rng.integers(spec.min_words, spec.max_words + 1)))
-    style = STYLES["neutral"]
-    if rng.random() < spec.style_prob:
-        style = STYLES[STYLE_NAMES[1 + rng.integers(len(STYLE_NAMES) - 1)]]
-    speech = speak(" ".join(words), ident.voice, style)
-
-    # Lead-in silence, then pad so the audio lasts a whole number of video frames.
-    lead = int(rng.uniform(0.1, 0.35) * SAMPLE_RATE)
-    n_frames = math.ceil((lead + len(speech.audio) + 0.15 * SAMPLE_RATE) / SAMPLES_PER_FRAME)
-    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, dtype=np.float32)
-    audio[lead:lead + len(speech.audio)] = speech.audio
-    audio = apply_channel(audio, job.video.channel, seed=int(rng.integers(2**31)))
-    t0 = lead / SAMPLE_RATE
-    phones = [(s + t0, e + t0, p) for s, e, p in speech.phones]
-    spoken = [(s + t0, e + t0, w) for s, e, w in speech.words]
-
+    emotion, intensity = sample_emotion(spec, rng)
     paths = track.paths(Path(job.root))
-    if "mp4" in paths:
-        mouth = mouth_track(phones, n_frames, FPS, spec.av_offset_ms / 1000.0)
-        frames = render_frames(ident.face, job.video.scene, mouth, style.brow, style.mouth_corner,
-                               rng, spec.size)
-        face = FaceTrack(paths["mp4"], paths["aac"], frames, audio)
+    shown = EMOTIONS[emotion].at(intensity * ident.expressiveness)
+    done = perform(ident, job.video, words, shown, rng, spec.size if "mp4" in paths else None,
+                   spec.av_offset_ms)
+    if done.frames is not None:
+        face = FaceTrack(paths["mp4"], paths["aac"], done.frames, done.audio)
         offset_frames = round(spec.av_offset_ms / 1000.0 * FPS)
-        write_text_atomic(paths["txt"], layout.track_txt(track, n_frames, offset_frames))
+        write_text_atomic(paths["txt"], layout.track_txt(track, done.n_frames, offset_frames))
     else:
         face = None
-        write_wav(paths["wav"], audio)
+        write_wav(paths["wav"], done.audio)
 
     factors = {"utt": track.key, "pool": track.pool, "spk": ident.spk, "gender": ident.gender,
                "age": round(ident.age, 1), "accent": ident.accent,
@@ -246,14 +287,16 @@ def synthesize_track(job: TrackJob) -> tuple[TrackResult, FaceTrack | None]:
                "face_age": round(ident.face_latents.age, 1),
                "face_accent": ident.face_latents.accent,
                **{f"face_trait{i}": t for i, t in enumerate(ident.face_latents.traits)},
-               "topic": TOPIC_NAMES[ident.topic], "style": style.name, "ytid": track.ytid,
+               "topic": TOPIC_NAMES[ident.topic], "emotion": emotion,
+               "emotion_intensity": intensity,
+               "expressiveness": round(ident.expressiveness, 3), "ytid": track.ytid,
                **_flatten("voice", ident.voice), **_flatten("channel", job.video.channel),
                **_flatten("scene", job.video.scene)}
     return TrackResult(
-        key=track.key, pool=track.pool, seconds=len(audio) / SAMPLE_RATE,
+        key=track.key, pool=track.pool, seconds=len(done.audio) / SAMPLE_RATE,
         text=f"{track.key} {' '.join(w.upper() for w in words)}",
-        phones=[f"{track.key} 1 {s:.3f} {e - s:.3f} {p}" for s, e, p in phones],
-        words=[f"{track.key} 1 {s:.3f} {e - s:.3f} {w.upper()}" for s, e, w in spoken],
+        phones=[f"{track.key} 1 {s:.3f} {e - s:.3f} {p}" for s, e, p in done.phones],
+        words=[f"{track.key} 1 {s:.3f} {e - s:.3f} {w.upper()}" for s, e, w in done.words],
         factors=factors), face
 
 

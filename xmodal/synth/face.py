@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from xmodal.synth.emotion import Emotion
+
 RGB = tuple[int, int, int]
 
 
@@ -41,6 +43,8 @@ class FaceParams:
     beard: bool
     wrinkles: bool
     shirt: RGB
+    brow_rest: float = 0.0   # the resting face: brows up (+) or down (-), as emotions move them
+    mouth_rest: float = 0.0  # mouth corners at rest, up (+) or down (-)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
     pitch), head size (vocal-tract length), eye spacing (speaking rate), and shirt colour,
     brows and glasses (the speaker variant, the voice trait that the model's log-mel front
     end hears best, so it gets the face's most visible partner), each with face-only noise.
-    The effects are sized to be visible in a 32-pixel crop.
+    The effects are sized to be visible in a 32-pixel crop. The resting brows and mouth
+    corners differ between people as much as a mild emotion moves them.
     """
     t0, t1, t2, t3 = (float(t) for t in traits)
     old = float(np.clip((age - 40.0) / 35.0, 0.0, 1.0))
@@ -118,6 +123,11 @@ def sample_face(rng: np.random.Generator, gender: str, age: float, accent: str,
         wrinkles=bool(age > 55),
         shirt=_rgb(0.85 * 0.5 * (1.0 + math.erf((t3 + rng.normal(0, 0.3)) / math.sqrt(2))),
                    0.65, 0.6),
+        # Drawn last, so the rest of the face is what it was before resting faces existed.
+        # As wide as an emotion's change at low intensity: a face at rest can look a little
+        # happy or sad, so the emotion is the change, not the pose.
+        brow_rest=float(rng.uniform(-0.35, 0.35)),
+        mouth_rest=float(rng.uniform(-0.35, 0.35)),
     )
 
 
@@ -217,11 +227,15 @@ def _draw_static(face: FaceParams, scene: SceneParams, px: int) -> np.ndarray:
 
 
 def _draw_dynamic(c: _Canvas, face: FaceParams, mouth: np.ndarray, closure: float, brow: float,
-                  corner: float) -> None:
+                  corner: float, eye_open: float) -> None:
+    """Eyes, brows, glasses and mouth of one frame; ``brow`` and ``corner`` include the
+    resting face, ``eye_open`` widens (+) or narrows (-) the eyelids' opening."""
     eye_y = 0.45
+    # Wide eyes show more white: up to +50%; narrowed ones close to half.
+    opening = float(np.clip(1.0 + 0.5 * eye_open, 0.4, 1.6))
     for side in (-1, 1):
         ex = 0.5 + side * face.eye_spacing
-        ew, eh = face.eye_size, face.eye_size * 0.5 * (1.0 - closure)
+        ew, eh = face.eye_size, face.eye_size * 0.5 * opening * (1.0 - closure)
         if eh > 0.004:
             c.ellipse(ex, eye_y, ew, eh, (240, 240, 235))
             if closure < 0.6:
@@ -231,9 +245,10 @@ def _draw_dynamic(c: _Canvas, face: FaceParams, mouth: np.ndarray, closure: floa
                           (20, 20, 20))
         c.poly([(ex - ew, eye_y), (ex + ew, eye_y)], _shade(face.skin, 0.55), closed=False,
                thickness=0.006) if eh <= 0.004 else None
-        # Brows: style raises (+) or knits (-) them; knitting lowers the inner ends.
-        by = eye_y - 0.065 - 0.02 * brow
-        inner = 0.012 * min(brow, 0.0) * -1
+        # Brows: emotions raise (+) or knits (-) them; knitting lowers the inner ends.
+        # Sized to move about a pixel of a 32-pixel crop per unit, 1.7 of a 48-pixel one.
+        by = eye_y - 0.065 - 0.035 * brow
+        inner = 0.02 * min(brow, 0.0) * -1
         outer_rise = 0.015 * face.brow_tilt
         c.poly([(ex - side * face.eye_size * 1.1, by + inner),
                 (ex + side * face.eye_size * 1.2, by - outer_rise)],
@@ -253,7 +268,7 @@ def _draw_dynamic(c: _Canvas, face: FaceParams, mouth: np.ndarray, closure: floa
     lt = face.lip_thickness * (1.0 + 0.4 * rounding)
     cy = face.mouth_y
     us = np.linspace(-1.0, 1.0, 21)
-    bend = -0.02 * corner * us ** 2  # corners up for a smile (+), down (-)
+    bend = -0.035 * corner * us ** 2  # corners up for a smile (+), down (-)
     arc = np.sqrt(np.clip(1.0 - us ** 2, 0.0, 1.0))
     xs = 0.5 + hw * us
     upper_out = cy + bend - ih * arc - lt * (0.4 + 0.6 * arc)
@@ -288,9 +303,12 @@ def blink_closure(rng: np.random.Generator, n_frames: int, fps: float, interval_
     return closure
 
 
-def render_frames(face: FaceParams, scene: SceneParams, mouth: np.ndarray, brow: float,
-                  mouth_corner: float, rng: np.random.Generator, size: int) -> np.ndarray:
-    """(T, size, size, 3) uint8 RGB frames with the mouth poses ``mouth`` (T, 3)."""
+def render_frames(face: FaceParams, scene: SceneParams, mouth: np.ndarray, emotion: Emotion,
+                  rng: np.random.Generator, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8 RGB frames with the mouth poses ``mouth`` (T, 3) and the
+    face's ``emotion`` (already scaled by intensity and expressiveness) over its resting face."""
+    brow = face.brow_rest + emotion.brow
+    corner = face.mouth_rest + emotion.mouth_corner
     n = len(mouth)
     # Supersampling for anti-aliased features; the primitives are anti-aliased themselves,
     # so a 128-pixel canvas is enough and costs a quarter of a 256-pixel one.
@@ -306,7 +324,7 @@ def render_frames(face: FaceParams, scene: SceneParams, mouth: np.ndarray, brow:
     frames = np.empty((n, size, size, 3), dtype=np.uint8)
     for t in range(n):
         canvas = _Canvas(static.copy())
-        _draw_dynamic(canvas, face, mouth[t], closure[t], brow, mouth_corner)
+        _draw_dynamic(canvas, face, mouth[t], closure[t], brow, corner, emotion.eye_open)
         small = cv2.resize(canvas.image, (size, size), interpolation=cv2.INTER_AREA)
         matrix = cv2.getRotationMatrix2D((size / 2, size / 2), float(angle[t]), scene.scale)
         matrix[:, 2] += (dx[t] * size, dy[t] * size)

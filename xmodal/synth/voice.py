@@ -1,4 +1,4 @@
-"""Synthetic voices: an identity's espeak-ng voice, its timbre, and a speaking style.
+"""Synthetic voices: an identity's espeak-ng voice, its timbre, and an emotion.
 
 A voice is an espeak-ng accent (language variant) and speaker variant, pitch, pitch range and
 rate, plus an identity-fixed timbre transform applied by sox: a vocal-tract-length change (a
@@ -17,7 +17,7 @@ import numpy as np
 
 from xmodal.synth import espeak
 from xmodal.synth.media import SAMPLE_RATE
-from xmodal.synth.style import Style
+from xmodal.synth.emotion import Emotion
 
 # espeak-ng English accents (voice names accepted by espeak_SetVoiceByName).
 ACCENTS: tuple[str, ...] = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
@@ -49,6 +49,8 @@ class VoiceParams:
     rate: float         # words per minute
     formant: float      # formant scale factor, ~0.88-1.14
     tilt_db: float      # treble shelf gain at 3 kHz
+    level_db: float = 0.0     # how loud this person speaks, from the corpus' -26 dBFS
+    breathiness: float = 0.0  # aspiration noise of this person's neutral voice (RMS ratio)
 
     @property
     def espeak_name(self) -> str:
@@ -126,25 +128,45 @@ def _word_spans(words: list[str], events: list[tuple[float, float, int]]):
     return spans
 
 
-def speak(text: str, voice: VoiceParams, style: Style) -> Speech:
-    """Say ``text`` (words separated by single spaces) in ``voice`` and ``style``."""
+def breath_noise(audio: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Aspiration noise for a breathy voice: white noise, tilted up (first difference), whose
+    envelope follows the speech's (20 ms smoothing) at ``level`` times its RMS."""
+    noise = np.diff(rng.standard_normal(len(audio) + 1))
+    if level <= 0 or not len(audio):
+        return np.zeros_like(audio)
+    width = max(1, int(0.02 * SAMPLE_RATE))
+    envelope = np.convolve(np.abs(audio), np.ones(width) / width, mode="same")
+    shaped = noise * envelope
+    gain = level * np.sqrt((audio ** 2).mean()) / (np.sqrt((shaped ** 2).mean()) + 1e-12)
+    return gain * shaped
+
+
+def speak(text: str, voice: VoiceParams, emotion: Emotion, rng: np.random.Generator) -> Speech:
+    """Say ``text`` (words separated by single spaces) in ``voice`` with ``emotion`` (already
+    scaled by intensity and expressiveness): prosody, level and voice quality change from the
+    voice's own; ``rng`` draws the breath noise."""
     synth = espeak.synthesize(
         text, voice.espeak_name,
-        pitch=int(np.clip(round(voice.pitch + style.pitch_shift), 0, 99)),
-        pitch_range=int(np.clip(round(voice.pitch_range * style.range_scale), 0, 99)),
-        rate=int(round(voice.rate * style.rate_scale)))
+        pitch=int(np.clip(round(voice.pitch + emotion.pitch_shift), 0, 99)),
+        pitch_range=int(np.clip(round(voice.pitch_range * emotion.range_scale), 0, 99)),
+        rate=int(round(voice.rate * emotion.rate_scale)))
     # speed f scales formants and pitch by f and durations by 1/f; pitch then restores F0.
+    # A tense voice has more energy high up, a lax one less: the tilt moves from the voice's.
     cmd = ["sox", "-R", "-D", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
            "-r", str(synth.rate), "-", "-t", "raw", "-e", "floating-point", "-b", "32", "-",
            "speed", f"{voice.formant:.5f}", "pitch", f"{-1200 * math.log2(voice.formant):.2f}",
-           "treble", f"{voice.tilt_db:.2f}", "3000", "rate", "-h", str(SAMPLE_RATE)]
+           "treble", f"{voice.tilt_db + emotion.tension_db:.2f}", "3000",
+           "rate", "-h", str(SAMPLE_RATE)]
     proc = subprocess.run(cmd, input=synth.audio.astype("<i2").tobytes(), capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"sox failed on voice {voice.espeak_name}: {proc.stderr.decode()[-500:]}")
     audio = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float64)
-    # Speak at a fixed RMS level (-26 dBFS, as speech is usually recorded), moved by the style.
+    audio = audio + breath_noise(audio, voice.breathiness + emotion.breathiness, rng)
+    # Speak at the person's level around -26 dBFS (as speech is usually recorded), moved by
+    # the emotion.
     rms = np.sqrt((audio ** 2).mean()) + 1e-9
-    audio = (audio * 10 ** ((SPEECH_DBFS + style.gain_db) / 20) / rms).astype(np.float32)
+    level = SPEECH_DBFS + voice.level_db + emotion.gain_db
+    audio = (audio * 10 ** (level / 20) / rms).astype(np.float32)
     scale = 1.0 / voice.formant
 
     words = text.split(" ")
