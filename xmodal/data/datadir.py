@@ -4,7 +4,8 @@ A data dir holds one fact per file, each a ``<key> <value...>`` table sorted in 
 order: ``wav.scp``, ``video.scp``, ``utt2spk``, ``spk2utt``, ``text``, ``spk2gender``
 (``m|f``), ``utt2av_offset`` (audio-video offset of a face-track in video frames, from
 VoxCeleb2's per-track metadata), ``utt2iden_split`` (``train|val|test`` of VoxCeleb1's
-identification split), ``frame_phones`` (one phone id per feature frame; its symbol table
+identification split), ``utt2label`` (a downstream task's class of each utterance: an
+emotion, a word, a speaker), ``frame_phones`` (one phone id per feature frame; its symbol table
 ``phones.txt`` is in id order: see ``xmodal.data.frame_labels``), and after dumping
 ``feats.scp``, ``faces.scp``, ``utt2num_frames``; ``trials`` (and further ``trials_<name>``
 lists) hold ``<enroll> <test> target|nontarget`` lines. Readers reject a malformed line at
@@ -34,6 +35,7 @@ UTT_TABLE_FILES = {
     "utt2av_offset": "utt2av_offset",
     "utt2iden_split": "utt2iden_split",
     "frame_phones": "frame_phones",
+    "utt2label": "utt2label",
 }
 # The symbol table the ids of frame_phones index; copied whole with the data dir.
 PHONE_TABLE_FILE = "phones.txt"
@@ -182,6 +184,7 @@ class DataDirTables:
     utt2av_offset: dict[str, str] | None = None
     utt2iden_split: dict[str, str] | None = None
     frame_phones: dict[str, str] | None = None
+    utt2label: dict[str, str] | None = None
     # The one per-speaker table besides spk2utt.
     spk2gender: dict[str, str] | None = None
     # phones.txt, symbol -> id in file order (``xmodal.data.frame_labels`` checks it).

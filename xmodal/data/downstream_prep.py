@@ -198,13 +198,13 @@ def write_downstream_dirs(out_dir: str | os.PathLike, parts: dict[str, list[Utte
         for split, utts in parts.items():
             utt2spk = {u.key: u.speaker for u in utts}
             tables = DataDirTables(utt2spk=utt2spk, spk2utt=utt2spk_to_spk2utt(utt2spk),
-                                   wav={u.key: u.audio for u in utts})
+                                   wav={u.key: u.audio for u in utts},
+                                   utt2label={u.key: u.label for u in utts})
             if utts[0].video is not None:
                 tables.video = {u.key: u.video for u in utts}
             if spk2gender is not None:
                 tables.spk2gender = {spk: spk2gender[spk] for spk in tables.spk2utt}
             DataDir(tmp / split).write(tables)
-            write_table(tmp / split / LABEL_FILE, {u.key: u.label for u in utts})
             report.append(f"{out_dir / split}: {len(utts)} utterances, {len(tables.spk2utt)} "
                           f"speakers, {len({u.label for u in utts})} labels")
         if split_speakers is not None:

@@ -1,0 +1,132 @@
+"""Downstream evaluation of a frozen audio encoder: its frame features on a task's splits, a
+classifier trained on them, and the test accuracy with its interval over speakers.
+
+A *task* is three Kaldi data dirs of dumped features (``train``, ``valid``, ``test``: each
+with ``feats.scp``, ``utt2spk`` and ``utt2label``), e.g. the emotion corpora and LRW prepared
+by ``xmodal.data.downstream_prep``, or VoxCeleb1 identification. The label set is the training
+split's; a valid or test label the training split never had is an error naming it.
+
+Features: every encoder the recipes train (and the floors) has ``forward_audio``, which
+gives per-step ``identity`` and ``content`` embeddings ``(B, D, S)``; the frozen features of
+a head are those steps, one row per step (``(1, D)`` for a head that pools, as the x-vector's
+identity does). An utterance shorter than the encoder's ``min_frames`` is tiled to it (as
+stage 5 does, ``extract.repeat_pad``). Features are written once per (encoder, dump dir,
+head) as a Kaldi ark/scp pair and read back on reruns.
+
+The result keeps each test utterance's outcome (1 right, 0 wrong), so two encoders can be
+compared on the same utterances by a paired bootstrap over speakers.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from xmodal.data.datadir import DataDirError, read_table, sorted_keys
+from xmodal.data.downstream_prep import LABEL_FILE
+from xmodal.data.scp import ScpReader
+from xmodal.data.vector_ark import vector_writer
+from xmodal.eval.downstream_classifier import (ClassifierConfig, FeatureSet, accuracy_with_ci,
+                                               train_classifier)
+from xmodal.eval.embedding_sets import HEADS
+from xmodal.eval.extract import checked_features, repeat_pad
+
+SPLITS = ("train", "valid", "test")
+
+
+@torch.inference_mode()
+def encoder_frames(model: nn.Module, feats: np.ndarray, head: str) -> np.ndarray:
+    """Frozen per-step features ``(S, D)`` float32 of ``head`` for one utterance's log-mel
+    ``(T, n_mels)`` (tiled to the encoder's ``min_frames`` if shorter). Runs alone: padding
+    a batch would change the trunks' per-utterance normalisation."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    x = torch.from_numpy(np.array(repeat_pad(feats, model.min_frames), dtype=np.float32))
+    return model.forward_audio(x[None])[head][0].T.float().cpu().numpy()
+
+
+def write_features(model: nn.Module, dump_dir: str | os.PathLike, head: str,
+                   out_dir: str | os.PathLike,
+                   progress: Callable[[int, int], None] | None = None) -> Path:
+    """``out_dir/<head>.scp`` (and ark): ``head``'s frozen features of every utterance of
+    ``dump_dir/feats.scp``, written once: an existing scp is returned as it is (the pair is
+    renamed into place only when complete). ``progress(done, total)`` is called as it goes."""
+    out_dir = Path(out_dir)
+    scp = out_dir / f"{head}.scp"
+    if scp.is_file():
+        return scp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reader = ScpReader(Path(dump_dir) / "feats.scp")
+    keys = sorted_keys(reader)
+    n_mels = model.cfg.n_mels
+    where = str(Path(dump_dir) / "feats.scp")
+    model.eval()
+    with vector_writer(out_dir / f"{head}.ark", scp) as write:
+        for i, key in enumerate(keys):
+            feats = checked_features(key, reader[key], where, n_mels)
+            write(key, encoder_frames(model, feats, head))
+            if progress is not None:
+                progress(i + 1, len(keys))
+    return scp
+
+
+def read_split(data_dir: str | os.PathLike, features_scp: str | os.PathLike,
+               labels: list[str] | None) -> tuple[FeatureSet, list[str]]:
+    """One split's FeatureSet: every utterance of ``data_dir/utt2label`` with its speaker
+    (``utt2spk``) and features (``features_scp``). ``labels``: the label set (the training
+    split's); ``None`` makes it from this split (sorted)."""
+    data_dir = Path(data_dir)
+    utt2label = read_table(data_dir / LABEL_FILE)
+    utt2spk = read_table(data_dir / "utt2spk")
+    feats = ScpReader(features_scp)
+    keys = sorted(utt2label)
+    if not keys:
+        raise DataDirError(f"{data_dir / LABEL_FILE}: no utterances")
+    if labels is None:
+        labels = sorted(set(utt2label.values()))
+    index = {label: i for i, label in enumerate(labels)}
+    for key in keys:
+        if utt2label[key] not in index:
+            raise DataDirError(f"{data_dir / LABEL_FILE}: utterance '{key}' has label "
+                               f"'{utt2label[key]}', which the training split does not have")
+        for table, name in ((utt2spk, "utt2spk"), (feats, str(features_scp))):
+            if key not in table:
+                where = data_dir / name if name == "utt2spk" else name
+                raise DataDirError(f"{where}: no entry for utterance '{key}' of "
+                                   f"{data_dir / LABEL_FILE}")
+    return FeatureSet(keys, [np.asarray(feats[k], dtype=np.float32) for k in keys],
+                      np.array([index[utt2label[k]] for k in keys], dtype=np.int64),
+                      [utt2spk[k] for k in keys]), labels
+
+
+def run_task(split_dirs: dict[str, Path], feature_scps: dict[str, Path],
+             cfg: ClassifierConfig, n_boot: int = 1000,
+             log: Callable[[str], None] | None = None) -> dict:
+    """Train on ``train``, choose the epoch on ``valid``, test once on ``test``.
+
+    Returns the test accuracy with its 95% interval over speakers, chance (the test share of
+    the training split's most frequent label), the label set, the classifier's chosen epoch,
+    and ``outcomes``: each test utterance's 1/0, for paired comparisons."""
+    train, labels = read_split(split_dirs["train"], feature_scps["train"], None)
+    if len(labels) < 2:
+        raise DataDirError(f"{split_dirs['train'] / LABEL_FILE}: one label only "
+                           f"('{labels[0]}'); nothing to classify")
+    valid, _ = read_split(split_dirs["valid"], feature_scps["valid"], labels)
+    test, _ = read_split(split_dirs["test"], feature_scps["test"], labels)
+    classifier = train_classifier(train, valid, len(labels), cfg, log)
+    correct = (classifier.predict(test) == test.labels).astype(np.int64)
+    majority = int(np.bincount(train.labels, minlength=len(labels)).argmax())
+    result = accuracy_with_ci(correct, test.speakers, n_boot=n_boot, seed=cfg.seed)
+    result.update(chance=float(np.mean(test.labels == majority)), labels=labels,
+                  n_train=len(train.keys), n_valid=len(valid.keys),
+                  best_epoch=classifier.best_epoch, epochs_run=classifier.epochs_run,
+                  valid_accuracy=classifier.valid_accuracy, feature_dim=train.dim,
+                  classifier=asdict(cfg),
+                  outcomes={k: int(c) for k, c in zip(test.keys, correct)},
+                  speakers={k: s for k, s in zip(test.keys, test.speakers)})
+    return result
