@@ -1,0 +1,61 @@
+"""The downstream table: cells from result files, marks from paired comparisons with the
+floors on the same test utterances, floors matched to each encoder's architecture."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from xmodal.eval.downstream_report import downstream_table
+
+SPEAKERS = [f"s{i:02d}" for i in range(30) for _ in range(4)]
+KEYS = [f"{s}-u{j}" for j, s in enumerate(SPEAKERS)]
+
+
+def write_result(exp: Path, tag: str, task: str, head: str, right: list[int],
+                 method: str | None = None) -> None:
+    """A result whose test utterance i is right when ``right[i]``."""
+    out = exp / tag / "downstream"
+    out.mkdir(parents=True, exist_ok=True)
+    if method is not None:
+        (exp / tag / "config.yaml").write_text(f"method: {method}\n")
+    acc = sum(right) / len(right)
+    (out / f"{task}_{head}.json").write_text(json.dumps({
+        "task": task, "head": head, "accuracy": acc, "ci": [acc - 0.05, acc + 0.05],
+        "chance": 0.25, "outcomes": dict(zip(KEYS, right)),
+        "speakers": dict(zip(KEYS, SPEAKERS))}))
+
+
+def test_marks_compare_with_the_floors_of_the_same_architecture(tmp_path: Path):
+    half = [i % 2 for i in range(len(KEYS))]
+    everything = [1] * len(KEYS)
+    write_result(tmp_path, "mean_logmel", "crema_d", "content", half)
+    write_result(tmp_path, "random_init", "crema_d", "identity", everything)
+    write_result(tmp_path, "random_init_xvector", "crema_d", "identity", half)
+    write_result(tmp_path, "ssl_identity", "crema_d", "identity", everything)
+    write_result(tmp_path, "recon_phones", "crema_d", "identity", everything,
+                 method="reconstruction")
+    write_result(tmp_path, "bad", "crema_d", "identity", [0] * len(KEYS))
+    table = downstream_table(tmp_path, ["ssl_identity", "recon_phones", "bad"],
+                             ["crema_d", "lrw"], {"ssl_identity": "identity only"}, n_boot=200)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
+    # All right vs half right: better than log-mel; equal to its own random init (all right).
+    assert "| identity only | identity | 100.0 [95.0, 105.0] += | - |" in table
+    # The x-vector's floor is random_init_xvector (half right): better than both.
+    assert rows["recon_phones"].endswith("| 100.0 [95.0, 105.0] ++ | - |")
+    # All wrong vs the floors: worse than both.
+    assert rows["bad"].endswith("| 0.0 [-5.0, 5.0] -- | - |")
+    assert "| log-mel frames (floor) | - | 50.0 [45.0, 55.0] | - |" in table
+    assert table.splitlines()[-1] == "| chance (majority class) | - | 25.0 | - |"
+
+
+def test_results_on_different_utterances_cannot_be_compared(tmp_path: Path):
+    write_result(tmp_path, "mean_logmel", "lrw", "content", [1] * len(KEYS))
+    write_result(tmp_path, "m", "lrw", "identity", [1] * len(KEYS))
+    path = tmp_path / "m" / "downstream" / "lrw_identity.json"
+    result = json.loads(path.read_text())
+    result["outcomes"] = {k + "x": v for k, v in result["outcomes"].items()}
+    path.write_text(json.dumps(result))
+    with pytest.raises(ValueError, match="different utterances"):
+        downstream_table(tmp_path, ["m"], ["lrw"], {}, n_boot=50)
