@@ -20,6 +20,7 @@ D = 8
 # Fast settings for the tiny sets: a large lr reaches the optimum in tens of epochs.
 LINEAR = dict(kind="linear", lr=0.05, max_epochs=200, patience=20, batch_size=16)
 GRU = dict(kind="gru", hidden=8, lr=0.02, max_epochs=40, patience=8, batch_size=16)
+CONV = dict(GRU, kind="conv")
 
 
 def feature_set(split: str, seed: int, signal: str = "mean", n_classes: int = 3,
@@ -76,7 +77,8 @@ def planted():
 def temporal():
     train, valid, test = splits("ramp", n_classes=2, frames=(15, 26))
     return (train, valid, test, train_classifier(train, valid, 2, ClassifierConfig(**GRU)),
-            train_classifier(train, valid, 2, ClassifierConfig(**LINEAR)))
+            train_classifier(train, valid, 2, ClassifierConfig(**LINEAR)),
+            train_classifier(train, valid, 2, ClassifierConfig(**CONV)))
 
 
 # ----------------------------------------------------------------------------- signal
@@ -97,25 +99,30 @@ def test_independent_labels_stay_at_chance():
     assert result["accuracy"] < 1 / 3 + 0.2
 
 
-def test_frame_order_is_found_by_the_gru_only(temporal):
-    _, _, test, gru, linear = temporal
+def test_frame_order_is_found_by_the_frame_models_only(temporal):
+    _, _, test, gru, linear, conv = temporal
     assert scored(gru, test)["accuracy"] > 0.85
+    # The convolutions see the local slope of the ramp before pooling.
+    assert scored(conv, test)["accuracy"] > 0.85
     # Mean pooling cancels the ramp: the linear classifier sees noise.
     linear_result = scored(linear, test)
     assert linear_result["accuracy"] < 0.7
     assert linear_result["ci"][0] <= 0.5 <= linear_result["ci"][1]
 
 
-def test_gru_ignores_padding_and_batch_companions(temporal):
+@pytest.mark.parametrize("model", [3, 5], ids=["gru", "conv"])
+def test_frame_models_ignore_padding_and_batch_companions(temporal, model: int):
     """Each utterance gets the logits alone that it gets in a padded batch with longer ones:
-    the masked mean and the packed backward direction see only its own frames."""
-    _, _, test, gru, _ = temporal
-    together = gru.logits(test)
+    the masked mean, the packed backward direction of the GRU and the masked convolutions
+    see only its own frames."""
+    test, classifier = temporal[2], temporal[model]
+    together = classifier.logits(test)
     order = np.argsort([len(f) for f in test.feats])  # the shortest first, padded the most
     for i in order[:5]:
         alone = FeatureSet([test.keys[i]], [test.feats[i]], test.labels[i:i + 1],
                            [test.speakers[i]])
-        np.testing.assert_allclose(gru.logits(alone)[0], together[i], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(classifier.logits(alone)[0], together[i], rtol=1e-5,
+                                   atol=1e-5)
     assert len({len(f) for f in test.feats}) > 1  # the lengths do differ
 
 
@@ -173,7 +180,8 @@ def test_validation_labels_choose_the_epoch():
 
 # ----------------------------------------------------------------------------- determinism
 
-@pytest.mark.parametrize("config", [dict(LINEAR, max_epochs=8), dict(GRU, max_epochs=3)])
+@pytest.mark.parametrize("config", [dict(LINEAR, max_epochs=8), dict(GRU, max_epochs=3),
+                                    dict(CONV, max_epochs=3)])
 def test_same_seed_same_weights_other_seed_differs(config):
     train, valid, test = splits("mean", n_speakers=4)
     global_state = torch.get_rng_state()

@@ -9,7 +9,10 @@ validation split, and it is scored once on a test split:
   what the features hold on average over the utterance;
 - ``gru``: a one-layer bidirectional GRU over the frames, the mean of its outputs over the
   true frames, a linear layer. It also finds what lies in the order of the frames (a word,
-  an intonation contour), which mean pooling cancels.
+  an intonation contour), which mean pooling cancels;
+- ``conv``: two 1-D convolutions over the frames (5 frames each, ReLU), their mean over the
+  true frames, a linear layer. On log-mel frames, trained with the task's labels, it is the
+  supervised ceiling of the downstream table: a small encoder learnt end to end.
 
 Features are standardised with the training split's per-dimension mean and standard
 deviation over all its frames: encoders differ in scale, and one learning rate then serves
@@ -46,15 +49,17 @@ from xmodal.eval.bootstrap import (BOOT_CHUNK_ELEMENTS, check_level, check_n_boo
                                    cluster_bootstrap_accuracy, draw_multiplicities,
                                    percentile_interval)
 
-KINDS = ("linear", "gru")
+KINDS = ("linear", "gru", "conv")
+CONV_KERNEL = 5  # conv: frames each of its two layers sees
 
 
 @dataclass
 class ClassifierConfig:
     """The classifier (module doc) and its training settings."""
 
-    kind: str = "linear"        # "linear": time-pooled features; "gru": recurrent on frames
-    hidden: int = 64            # gru: hidden units per direction
+    kind: str = "linear"        # "linear": time-pooled features; "gru": recurrent on frames;
+                                # "conv": two convolutions over the frames, then pooled
+    hidden: int = 64            # gru: hidden units per direction; conv: channels
     max_epochs: int = 100
     patience: int = 10          # epochs without a better validation accuracy before stopping
     lr: float = 1e-3            # Adam
@@ -139,18 +144,33 @@ class FeatureSet:
 
 
 class _Network(nn.Module):
-    """linear: pooled ``(B, D)`` -> logits; gru: list of ``(T_i, D)`` -> logits ``(B, C)``."""
+    """linear: pooled ``(B, D)`` -> logits; gru, conv: list of ``(T_i, D)`` -> logits
+    ``(B, C)``."""
 
     def __init__(self, kind: str, in_dim: int, n_classes: int, hidden: int):
         super().__init__()
         self.gru = (nn.GRU(in_dim, hidden, batch_first=True, bidirectional=True)
                     if kind == "gru" else None)
-        self.out = nn.Linear(in_dim if self.gru is None else 2 * hidden, n_classes)
+        self.convs = (nn.ModuleList([nn.Conv1d(in_dim, hidden, CONV_KERNEL,
+                                               padding=CONV_KERNEL // 2),
+                                     nn.Conv1d(hidden, hidden, CONV_KERNEL,
+                                               padding=CONV_KERNEL // 2)])
+                      if kind == "conv" else None)
+        width = {"linear": in_dim, "gru": 2 * hidden, "conv": hidden}[kind]
+        self.out = nn.Linear(width, n_classes)
 
     def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        if self.gru is None:
+        if self.gru is None and self.convs is None:
             return self.out(x)
         lengths = torch.tensor([len(f) for f in x])
+        if self.convs is not None:
+            mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None])[:, None]
+            h = pad_sequence(x, batch_first=True).transpose(1, 2)
+            for conv in self.convs:
+                # Zeroed beyond each length, so the next layer sees what the utterance alone
+                # would (the zero padding of the convolution) whatever its batch companions.
+                h = torch.relu(conv(h)) * mask
+            return self.out(h.sum(dim=2) / lengths[:, None])
         # Packed, so the backward direction starts at each utterance's last true frame and
         # padding never enters the state; the unpacked outputs are zero beyond each length.
         packed = pack_padded_sequence(pad_sequence(x, batch_first=True), lengths,
