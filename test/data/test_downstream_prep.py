@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ from xmodal.data.audio_io import read_audio
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.downstream_prep import (CREMA_FRACTIONS, RAVDESS_FRACTIONS, SPLITS,
                                          prepare_crema_d, prepare_lrw, prepare_ravdess,
-                                         speaker_splits)
+                                         prepare_speaker_id, speaker_splits)
 from xmodal.data.validate import validate_data_dir
 from xmodal.synth.media import write_wav
 
@@ -209,7 +211,7 @@ def test_ravdess_without_video_and_missing_video(ravdess, tmp_path):
 
 def test_lrw_official_splits_self_speakers_and_labels(lrw, tmp_path):
     out = tmp_path / "lrw"
-    report = prepare_lrw(lrw, out)
+    report = prepare_lrw(lrw, out, with_video=True)
     assert report[:3] == [f"{out}/train: 4 utterances, 4 speakers, 2 labels",
                           f"{out}/valid: 2 utterances, 2 speakers, 2 labels",
                           f"{out}/test: 2 utterances, 2 speakers, 2 labels"]
@@ -225,6 +227,10 @@ def test_lrw_official_splits_self_speakers_and_labels(lrw, tmp_path):
         f"ffmpeg -nostdin -v error -i {mp4} -f wav -ac 1 -ar 16000 - |")
     for split in SPLITS:
         validate_data_dir(out / split, need_video=True)
+    # Audio only by default: the downstream tasks embed the audio.
+    prepare_lrw(lrw, tmp_path / "audio")
+    assert not (tmp_path / "audio" / "train" / "video.scp").exists()
+    assert read_table(tmp_path / "audio" / "train" / "wav.scp") == read_table(train / "wav.scp")
 
 
 def test_lrw_pipe_decodes_a_real_clip(lrw, tmp_path, media_maker):
@@ -448,3 +454,61 @@ def test_cli(crema, lrw, tmp_path, capsys):
                  "--fractions", "0.5", "0.5", "0.5"]) == 1
     assert capsys.readouterr().err.startswith("error: split fractions must be three positive")
     assert not (tmp_path / "x").exists()
+
+
+# ---- VoxCeleb1 identification -----------------------------------------------------------------
+
+def iden_dir(path, speakers, splits):
+    """A VoxCeleb1-style data dir: utterance j of each speaker in identification split
+    ``splits[j]``."""
+    from xmodal.data.datadir import DataDir, DataDirTables, utt2spk_to_spk2utt
+    utt2spk, iden = {}, {}
+    for spk in speakers:
+        for j, split in enumerate(splits):
+            key = f"{spk}/vid{j}/{j + 1:05d}"
+            utt2spk[key], iden[key] = spk, split
+    wav = {k: str(path.parent / "wav" / f"{k}.wav") for k in utt2spk}
+    for audio in wav.values():
+        tone(Path(audio))
+    DataDir(path).write(DataDirTables(
+        utt2spk=utt2spk, spk2utt=utt2spk_to_spk2utt(utt2spk), wav=wav, utt2iden_split=iden))
+    return path
+
+
+def test_speaker_id_follows_the_iden_split_with_speakers_as_labels(tmp_path):
+    dev = iden_dir(tmp_path / "spk_dev", ["id10001", "id10002"], ["train", "train", "val", "test"])
+    test = iden_dir(tmp_path / "spk_test", ["id19000"], ["train", "test", "val"])
+    assert main(["speaker_id", "--data-dir", str(dev), "--data-dir", str(test), "--out-dir",
+                 str(tmp_path / "sid")]) == 0
+    out = tmp_path / "sid"
+    assert lines(out / "test" / "utt2label") == ["id10001/vid3/00004 id10001",
+                                                 "id10002/vid3/00004 id10002",
+                                                 "id19000/vid1/00002 id19000"]
+    assert len(read_table(out / "train" / "utt2label")) == 5
+    assert read_table(out / "valid" / "wav.scp")["id19000/vid2/00003"] == str(
+        tmp_path / "wav" / "id19000/vid2/00003.wav")
+    for split in SPLITS:
+        validate_data_dir(out / split)
+
+
+def test_speaker_id_is_closed_set_and_needs_the_split(tmp_path):
+    dev = iden_dir(tmp_path / "a", ["id10001"], ["val", "test"])
+    with pytest.raises(DataDirError, match="speaker 'id10001' has valid utterances but none "
+                       "to train on"):
+        prepare_speaker_id([dev], tmp_path / "out")
+    (dev / "utt2iden_split").unlink()
+    with pytest.raises(DataDirError, match=f"{dev / 'utt2iden_split'}: file not found"):
+        prepare_speaker_id([dev], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_sets_can_leave_the_identification_test_out(tmp_path):
+    dev = iden_dir(tmp_path / "spk_dev", ["id10001", "id10002"], ["train", "val", "test"])
+    assert main(["exclude_iden_test", "--data-dir", str(dev), "--out-dir",
+                 str(tmp_path / "trainable")]) == 0
+    kept = read_table(tmp_path / "trainable" / "utt2spk")
+    assert sorted(kept) == ["id10001/vid0/00001", "id10001/vid1/00002", "id10002/vid0/00001",
+                            "id10002/vid1/00002"]
+    assert set(read_table(tmp_path / "trainable" / "utt2iden_split").values()) == {"train",
+                                                                                   "val"}
+    validate_data_dir(tmp_path / "trainable")

@@ -20,8 +20,13 @@ corpora, ``out_dir/split_speakers`` (``<spk> <split>`` lines).
 - LRW: ``lipread_mp4/<WORD>/{train,val,test}/<WORD>_<NNNNN>.{mp4,txt}``; each clip is 29
   frames at 25 fps (1.16 s) around one word, and its txt's ``Text:`` line names the word (the
   other lines, confidence and the word's duration, are not needed here). wav.scp decodes the
-  mp4's audio through an ffmpeg pipe; video.scp is the mp4. Utterances
+  mp4's audio through an ffmpeg pipe; video.scp (with video) is the mp4. Utterances
   ``lrw-<official split>-<WORD>_<NNNNN>`` (clip numbers restart in each official split).
+
+VoxCeleb1 identification (``speaker_id``): data dirs with ``utt2iden_split`` (from
+``iden_split.txt``) split into train/val/test as it says, the speaker as the label; and
+``exclude_iden_test``: a data dir without those test utterances, for every set that trains a
+model the speaker-id task then tests (the supervised baseline, the Table 4 layers).
 
 Labels (``utt2label``) are the intended emotion, in RAVDESS' words for both emotion corpora
 (CREMA-D's ANG is ``angry``, DIS ``disgust``, FEA ``fearful``, HAP ``happy``, NEU ``neutral``,
@@ -423,9 +428,10 @@ def _lrw_clip(mp4: Path) -> str:
     return word
 
 
-def prepare_lrw(root: str | os.PathLike, out_dir: str | os.PathLike) -> list[str]:
-    """Train/valid/test data dirs of LRW (its official train/val/test) under ``out_dir``;
-    returns a report.
+def prepare_lrw(root: str | os.PathLike, out_dir: str | os.PathLike,
+                with_video: bool = False) -> list[str]:
+    """Train/valid/test data dirs of LRW (its official train/val/test) under ``out_dir``
+    (with ``video.scp``, the mp4s, if ``with_video``); returns a report.
 
     Reads every clip's txt (about half a million files for the full corpus) but no mp4.
     """
@@ -445,9 +451,61 @@ def prepare_lrw(root: str | os.PathLike, out_dir: str | os.PathLike) -> list[str
         for mp4 in mp4s:
             word = _lrw_clip(mp4)
             key = f"lrw-{official}-{mp4.stem}"
-            utts.append(Utterance(key, key, ffmpeg_pipe(mp4), word, str(mp4)))
+            utts.append(Utterance(key, key, ffmpeg_pipe(mp4), word,
+                                  str(mp4) if with_video else None))
         parts[split] = utts
     return write_downstream_dirs(out_dir, parts) + [
         "LRW does not identify speakers: utt2spk maps each utterance to itself (Kaldi's "
         "convention for unknown speakers); the official splits are not known to be "
         "speaker-disjoint"]
+
+
+# ---- VoxCeleb1 identification ----------------------------------------------------------------
+
+IDEN_SPLITS = {"train": "train", "val": "valid", "test": "test"}
+
+
+def _iden_tables(data_dir: Path):
+    tables = DataDir(data_dir).load()
+    if tables.utt2iden_split is None:
+        raise DataDirError(f"{data_dir / 'utt2iden_split'}: file not found (stage 1 writes it "
+                           "from VoxCeleb1's iden_split.txt)")
+    return tables
+
+
+def prepare_speaker_id(data_dirs: Sequence[str | os.PathLike],
+                       out_dir: str | os.PathLike) -> list[str]:
+    """VoxCeleb1 speaker identification: the utterances of ``data_dirs`` (VoxCeleb1 data dirs
+    with ``utt2iden_split``) split by it into ``out_dir/{train,valid,test}``, each labelled
+    with its speaker; returns a report. Identification is closed-set: a speaker tested but
+    never trained on is an error naming it."""
+    parts: dict[str, list[Utterance]] = {split: [] for split in SPLITS}
+    for data_dir in map(Path, data_dirs):
+        tables = _iden_tables(data_dir)
+        for key in sorted_keys(tables.utt2spk):
+            spk = tables.utt2spk[key]
+            parts[IDEN_SPLITS[tables.utt2iden_split[key]]].append(
+                Utterance(key, spk, tables.wav[key], spk))
+    trained = {u.speaker for u in parts["train"]}
+    for split in ("valid", "test"):
+        unseen = sorted({u.speaker for u in parts[split]} - trained)
+        if unseen:
+            raise DataDirError(f"{', '.join(map(str, data_dirs))}: speaker '{unseen[0]}' has "
+                               f"{split} utterances but none to train on (utt2iden_split)")
+    if not all(parts.values()):
+        empty = [split for split, utts in parts.items() if not utts][0]
+        raise DataDirError(f"{', '.join(map(str, data_dirs))}: no utterance in the "
+                           f"identification {empty} split (utt2iden_split)")
+    return write_downstream_dirs(out_dir, parts)
+
+
+def exclude_iden_test(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> str:
+    """``data_dir`` without its identification test utterances (``utt2iden_split`` test),
+    written whole to ``out_dir``: what a model may train on when the speaker-id task then
+    tests on those utterances. Returns a report line."""
+    tables = _iden_tables(Path(data_dir))
+    keep = [k for k, split in tables.utt2iden_split.items() if split != "test"]
+    with atomic_dir(out_dir) as tmp:
+        DataDir(tmp).write(tables.subset(keep))
+    return (f"{out_dir}: {len(keep)} of {len(tables.utt2spk)} utterances of {data_dir} (its "
+            "identification test utterances left out)")
