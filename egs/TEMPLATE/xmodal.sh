@@ -10,7 +10,8 @@
 # Stage 6: raw cosine scores of the spk_test trials (Table 3), and mean-subtracted and
 #          AS-normalised ones (extra columns); EER/minDCF with 95% intervals
 # Stage 7: one FC layer with n-pair loss on spk_dev speaker subsets; supervised baseline (Table 4)
-# Stage 8: linguistic-content probe; exp/RESULTS.md with tables and plots
+# Stage 8: linguistic-content probe; downstream tasks (emotion, words, speaker id) on every
+#          frozen encoder, the floors and a supervised ceiling; exp/RESULTS.md with tables and plots
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (xmodal.sh:${BASH_LINENO[0]}) $*"; }
@@ -70,11 +71,26 @@ probe_tags="ssl_id_content ssl_id_content_dis"    # models probed for linguistic
 probe_config=conf/probe.yaml
 channel_factors=""        # a corpus' per-utterance channel parameters (the synthetic corpus'
                           # factors.tsv): stage 8 probes how much channel each embedding carries
+# Downstream tasks of stage 8: data dirs $datadir/downstream/<task>/{train,valid,test} with
+# utt2label (stage 1's local/data.sh writes crema_d, ravdess, lrw; speaker_id is made here
+# from spk_dev and spk_test's utt2iden_split), dumped by stage 2. With speaker_id, spk_dev's
+# identification test utterances are left out of every set that trains a model on spk_dev
+# labels (the Table 4 budgets, the supervised baseline, the semi-supervised labelled set).
+downstream_tasks=""
+downstream_config=conf/downstream.yaml          # the classifier on frozen features
+downstream_ceiling_config=conf/downstream_ceiling.yaml  # trained end to end on log-mel
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 budgets=$(echo $finetune_subsets | tr ':' '_')  # a budget N:M is the data dir spk_dev_N_M
+downstream_sets=""
+for t in $downstream_tasks; do
+  downstream_sets="$downstream_sets downstream/$t/train downstream/$t/valid downstream/$t/test"
+done
+# What trains on spk_dev's labels: spk_dev, or without its identification test utterances.
+labelled_src=$datadir/spk_dev
+[[ " $downstream_tasks " == *" speaker_id "* ]] && labelled_src=$datadir/spk_dev_no_iden_test
 # The reconstruction models' own architecture untrained: a floor beside the others.
 [ -n "$recon_configs" ] && [ -n "$random_init_recon_config" ] && baselines="$baselines random_init_xvector"
 
@@ -104,11 +120,17 @@ bg_wait() {
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: data preparation"
   local/data.sh $local_data_opts
+  if [ "$labelled_src" != "$datadir/spk_dev" ]; then
+    python -m xmodal.bin.prepare_downstream speaker_id --data-dir $datadir/spk_dev \
+      --data-dir $datadir/spk_test --out-dir $datadir/downstream/speaker_id
+    python -m xmodal.bin.prepare_downstream exclude_iden_test --data-dir $datadir/spk_dev \
+      --out-dir $labelled_src
+  fi
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "stage 2: dump audio features and face frames"
-  for x in $sets; do
+  for x in $sets $downstream_sets; do
     if [ -f "$dumpdir/$x/.done" ]; then
       log "  $dumpdir/$x is complete; skipping"
       continue
@@ -148,7 +170,7 @@ subset() {
   local n=${1/:/_} utt_opt=""
   [ -f $datadir/spk_dev_$n/utt2spk ] && return 0
   [ "${n#*_}" != "$n" ] && utt_opt="--num-utt ${n#*_}"
-  utils/subset_data_dir.sh --num-spk ${n%%_*} $utt_opt --seed 0 $datadir/spk_dev $datadir/spk_dev_$n
+  utils/subset_data_dir.sh --num-spk ${n%%_*} $utt_opt --seed 0 $labelled_src $datadir/spk_dev_$n
 }
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
@@ -348,7 +370,7 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
-  log "stage 8: content probe and report"
+  log "stage 8: content probe, downstream tasks and report"
   # The probe needs transcripts: the synthetic corpus has them, the VoxCeleb downloads do not.
   [ -f $dumpdir/ssl_train/text ] || { log "  no $dumpdir/ssl_train/text: content probe skipped"; probe_tags=""; }
   # Each probe runs on one thread (its own default), whatever --train-jobs gives it.
@@ -366,6 +388,24 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
         --out $expdir/$tag/channel_probe.json
     done
   fi
+  # Downstream tasks: every frozen encoder (both heads), the floors and the ceiling, once each.
+  downstream_tags=""
+  if [ -n "$downstream_tasks" ]; then
+    last=${budgets##* }
+    downstream_tags="$tags $recon_tags"
+    [ -f $expdir/supervised_spk_dev_$last/model.pt ] && downstream_tags="$downstream_tags supervised_spk_dev_$last"
+    for b in $baselines; do [ "$b" = mean_logmel ] || downstream_tags="$downstream_tags $b"; done
+    task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot"
+    for tag in $downstream_tags; do
+      eval bg python -m xmodal.bin.downstream --exp-dir $expdir/$tag $task_opts \
+        --config $downstream_config --out-dir $expdir/$tag/downstream
+    done
+    eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
+      --config $downstream_config --out-dir $expdir/mean_logmel/downstream
+    eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
+      --config $downstream_ceiling_config --out-dir $expdir/downstream_ceiling/downstream
+    bg_wait "stage 8 (downstream tasks)"
+  fi
   # Speaker information in the reconstruction decoders' content inputs (held-out recordings).
   if [ -n "$recon_tags" ]; then
     for content in phones noisy units phone_posteriors content_embedding content_units; do
@@ -381,6 +421,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   fi
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
-    --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot
+    --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot \
+    --downstream-tags "$downstream_tags" --downstream-tasks "$downstream_tasks"
 fi
 log "done (stages $stage-$stop_stage)"

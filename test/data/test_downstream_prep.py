@@ -478,8 +478,10 @@ def iden_dir(path, speakers, splits):
 def test_speaker_id_follows_the_iden_split_with_speakers_as_labels(tmp_path):
     dev = iden_dir(tmp_path / "spk_dev", ["id10001", "id10002"], ["train", "train", "val", "test"])
     test = iden_dir(tmp_path / "spk_test", ["id19000"], ["train", "test", "val"])
-    assert main(["speaker_id", "--data-dir", str(dev), "--data-dir", str(test), "--out-dir",
-                 str(tmp_path / "sid")]) == 0
+    # An utterance in two dirs (the VoxCeleb recipe's spk_test holds E/H dev utterances).
+    extra = iden_dir(tmp_path / "extra", ["id10002"], ["train", "train", "val", "test"])
+    assert main(["speaker_id", "--data-dir", str(dev), "--data-dir", str(test), "--data-dir",
+                 str(extra), "--out-dir", str(tmp_path / "sid")]) == 0
     out = tmp_path / "sid"
     assert lines(out / "test" / "utt2label") == ["id10001/vid3/00004 id10001",
                                                  "id10002/vid3/00004 id10002",

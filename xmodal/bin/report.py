@@ -1,6 +1,7 @@
 """Stage 8 report: ``python -m xmodal.bin.report --exp-dir exp --ssl-tags "..." ...``.
 
-Writes ``exp/RESULTS.md`` (paper Tables 2-4 and the content probe), ``exp/det.png`` and
+Writes ``exp/RESULTS.md`` (paper Tables 2-4, the content probe, the downstream tasks),
+``exp/det.png`` and
 ``exp/<tag>/curves.png``, and prints the tables.
 """
 from __future__ import annotations
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. 'random_init mean_logmel')")
     parser.add_argument("--utt2spk", help="speakers of the trial keys (default: the part of "
                         "each key before its first '/', as VoxCeleb's)")
+    parser.add_argument("--downstream-tags", default="", help="encoders run through the "
+                        "downstream tasks (exp/<tag>/downstream)")
+    parser.add_argument("--downstream-tasks", default="", help="the downstream tasks, in "
+                        "table order")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     args = parser.parse_args(argv)
     exp = Path(args.exp_dir)
@@ -40,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                           args.finetune_tags.split(), args.subsets.split(),
                           args.probe_tags.split(), args.baseline_tags.split(),
                           Path(args.utt2spk) if args.utt2spk else None, args.n_boot,
-                          args.recon_tags.split())
+                          args.recon_tags.split(), args.downstream_tags.split(),
+                          args.downstream_tasks.split())
     except (ScoringError, DataDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

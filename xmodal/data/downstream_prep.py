@@ -477,12 +477,18 @@ def prepare_speaker_id(data_dirs: Sequence[str | os.PathLike],
                        out_dir: str | os.PathLike) -> list[str]:
     """VoxCeleb1 speaker identification: the utterances of ``data_dirs`` (VoxCeleb1 data dirs
     with ``utt2iden_split``) split by it into ``out_dir/{train,valid,test}``, each labelled
-    with its speaker; returns a report. Identification is closed-set: a speaker tested but
-    never trained on is an error naming it."""
+    with its speaker (an utterance in several dirs, once); returns a report. Identification
+    is closed-set: a speaker tested but never trained on is an error naming it."""
     parts: dict[str, list[Utterance]] = {split: [] for split in SPLITS}
+    seen: dict[str, Path] = {}
     for data_dir in map(Path, data_dirs):
         tables = _iden_tables(data_dir)
         for key in sorted_keys(tables.utt2spk):
+            # The VoxCeleb recipe's spk_test also holds the dev utterances the E and H lists
+            # name: an utterance in two dirs counts once.
+            if key in seen:
+                continue
+            seen[key] = data_dir
             spk = tables.utt2spk[key]
             parts[IDEN_SPLITS[tables.utt2iden_split[key]]].append(
                 Utterance(key, spk, tables.wav[key], spk))

@@ -27,6 +27,7 @@ from xmodal.atomic import atomic_path, write_text_atomic  # noqa: E402
 from xmodal.data.content_inputs import KINDS as CONTENT_KINDS  # noqa: E402
 from xmodal.eval.comparison import compare_score_files  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
+from xmodal.eval.downstream_report import downstream_section  # noqa: E402
 from xmodal.eval.scoring import read_score_file  # noqa: E402
 from xmodal.eval.ssl_results import accuracy_cell, chance_failures  # noqa: E402
 
@@ -502,7 +503,8 @@ one recording per held-out ssl_test person, tested on their other one:
 def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: list[str],
                  subsets: list[str], probe_tags: list[str], baselines: list[str] = (),
                  utt2spk: Path | None = None, n_boot: int = 1000,
-                 recon_tags: list[str] = ()) -> str:
+                 recon_tags: list[str] = (), downstream_tags: list[str] = (),
+                 downstream_tasks: list[str] = ()) -> str:
     """Write ``exp/RESULTS.md``, ``exp/det.png`` and ``exp/<tag>/curves.png``; return the md.
 
     ``tags`` are the cross-modal models (Nagrani et al.), ``recon_tags`` the reconstruction
@@ -526,6 +528,11 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
         plot_det(systems, exp / "det.png")
     configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags + recon_tags)
     recon = recon_section(exp, recon_tags, baselines, trials, utt2spk, n_boot) if recon_tags else ""
+    names = {t: name(t) for t in downstream_tags}
+    names |= {t: f"Supervised baseline ({budget_label(t.split('supervised_spk_dev_')[1])})"
+              for t in downstream_tags if t.startswith("supervised_spk_dev_")}
+    downstream = (downstream_section(exp, list(downstream_tags), list(downstream_tasks), names,
+                                     n_boot) if downstream_tasks else "")
     md = f"""# Results
 
 Code: commit `{git_commit()}`; machine: {cpu_model()}. Numbers in parentheses are the
@@ -568,7 +575,7 @@ Paired comparisons with the supervised baseline trained on the same speakers:
 
 {comparison_table(finetune_pairs(exp, finetune_tags, subsets, trial), utt2spk, n_boot)}
 
-{recon}## How much of the recording channel each embedding carries (`spk_test`)
+{recon}{downstream}## How much of the recording channel each embedding carries (`spk_test`)
 
 A and B of a reconstruction pair share their recording, so encoding the channel is rewarded;
 verification trials pair different recordings. Ridge probes predict each channel parameter

@@ -41,6 +41,13 @@ leakage_steps=1000          # stage 4's post-hoc leakage probes (0: not run)
 asnorm_top_k=0              # >0: also AS-norm scores (extra Table 3 column), cohort: ssl_train tracks
 chance_check=true           # stage 4 fails when a trained loss stayed within its interval of chance
 train_jobs=1                # with --ngpu 0: models trained at once, nproc/train_jobs threads each
+# Downstream tasks (stage 8, README "Downstream tasks"): the unpacked downloads, each optional.
+crema_root=""               # CREMA-D: holds AudioWAV/ (github.com/CheyneyComputerScience/CREMA-D, git-lfs)
+ravdess_root=""             # RAVDESS: holds Actor_01/ .. Actor_24/ (Audio_Speech_Actors_01-24.zip)
+lrw_root=""                 # LRW: holds lipread_mp4/ (BBC licence)
+speaker_id=true             # VoxCeleb1 identification (iden_split.txt) as a downstream task
+downstream_config=conf/downstream.yaml
+downstream_ceiling_config=conf/downstream_ceiling.yaml
 
 . utils/parse_options.sh
 
@@ -51,6 +58,11 @@ for t in $trials; do trial_files="$trial_files trials_$t"; done
 # local/data.sh gets its options through word splitting: the trial sets go comma-separated.
 trial_sets=$(echo $trials | tr ' ' ',')
 sets="ssl_train ssl_test spk_dev spk_test"
+downstream_tasks=""
+[ -n "$crema_root" ] && downstream_tasks="$downstream_tasks crema_d"
+[ -n "$ravdess_root" ] && downstream_tasks="$downstream_tasks ravdess"
+[ -n "$lrw_root" ] && downstream_tasks="$downstream_tasks lrw"
+$speaker_id && downstream_tasks="$downstream_tasks speaker_id"
 recogniser_opts=""
 if [ -n "$transcribed_data" ]; then
   sets="$sets transcribed"
@@ -62,7 +74,9 @@ fi
   --nj $nj --ngpu $ngpu --train-jobs $train_jobs --num_nodes $num_nodes --rdzv_endpoint "$rdzv_endpoint" \
   --local-data-opts "--vox1-root $vox1_root --vox2-root $vox2_root --audio $audio --nj $nj
     --dev-fraction $dev_fraction --test-speakers $test_speakers --trials $trial_sets
-    ${phones_ctm:+--phones-ctm $phones_ctm} ${transcribed_data:+--transcribed-data $transcribed_data}" \
+    ${phones_ctm:+--phones-ctm $phones_ctm} ${transcribed_data:+--transcribed-data $transcribed_data}
+    ${crema_root:+--crema-root $crema_root} ${ravdess_root:+--ravdess-root $ravdess_root}
+    ${lrw_root:+--lrw-root $lrw_root}" \
   --sets "$sets" --trials "${trial_files# }" $recogniser_opts \
   --content-model-config $content_model_config \
   --dump-config $dump_config \
@@ -73,4 +87,6 @@ fi
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
   --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches --asnorm-top-k $asnorm_top_k \
   --leakage-steps $leakage_steps \
-  --chance-check $chance_check
+  --chance-check $chance_check \
+  --downstream-tasks "${downstream_tasks# }" --downstream-config $downstream_config \
+  --downstream-ceiling-config $downstream_ceiling_config

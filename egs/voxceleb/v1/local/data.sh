@@ -22,6 +22,9 @@ phones_ctm=""      # a phone CTM of the recipe's utterances (your aligner's): wr
 transcribed_data="" # a Kaldi data dir of transcribed speech you have (wav.scp, utt2spk,
                    # spk2utt, text; e.g. LibriSpeech's): copied to data/transcribed, the
                    # training set of the CTC phone recogniser (conf/recon_posteriors.yaml)
+crema_root=""      # downstream corpora (each optional): data/downstream/<corpus>/{train,valid,test}
+ravdess_root=""    # with utt2label; CREMA-D and RAVDESS split by speaker (seeded; the split
+lrw_root=""        # is written to split_speakers), LRW by its official train/val/test
 
 . utils/parse_options.sh
 
@@ -53,3 +56,10 @@ fi
 for x in $sets; do
   utils/validate_data_dir.sh data/$x
 done
+
+[ -z "$crema_root" ] || python -m xmodal.bin.prepare_downstream crema_d --root $crema_root \
+  --out-dir data/downstream/crema_d
+[ -z "$ravdess_root" ] || python -m xmodal.bin.prepare_downstream ravdess --root $ravdess_root \
+  --out-dir data/downstream/ravdess
+[ -z "$lrw_root" ] || python -m xmodal.bin.prepare_downstream lrw --root $lrw_root \
+  --out-dir data/downstream/lrw
