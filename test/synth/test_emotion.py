@@ -53,8 +53,8 @@ def test_intensity_scales_every_change():
 
 def test_each_modality_shows_emotion_and_the_speaker_baseline_hides_part_of_it():
     """The probe on the generator's parameters (README: how strongly emotions show). Measured
-    by ``python -m xmodal.bin.probe_emotion_cues`` (seed 0, 200 speakers): voice 0.55
-    absolute vs 0.97 relative to the speaker's neutral; face 0.73 vs 0.99; chance 0.14.
+    by ``python -m xmodal.bin.probe_emotion_cues`` (seed 0, 200 speakers): voice 0.56
+    absolute vs 0.99 relative to the speaker's neutral; face 0.74 vs 0.99; chance 0.14.
     Emotions set as absolute values (no speaker baseline) would make the two readings equal."""
     result = probe(CorpusSpec(seed=0, vox2_dev_speakers=120), n_speakers=120,
                    utts_per_speaker=16, n_boot=300)
@@ -157,3 +157,18 @@ def test_the_cue_probe_command_prints_its_table(tmp_path: Path, capsys):
     assert lines[0].startswith("emotion from the generator's cues: 48 utterances of 6 held-out")
     assert [line.split(" |")[0] for line in lines[3:]] == ["| voice", "| face", "| both"]
     assert json.loads(out.read_text())["n_test_speakers"] == 6
+
+
+def test_the_speakers_baseline_voice_is_drawn_apart_from_the_rest_of_them():
+    """Level, breathiness and expressiveness come from a stream of their own: unrelated to
+    gender and age (a stream that repeated the identity's draws tied each to one of those)."""
+    people = [sample_identity(CorpusSpec(seed=11, vox2_dev_speakers=300), "vox2_dev", i)
+              for i in range(300)]
+    male = np.array([p.gender == "m" for p in people])
+    level = np.array([p.voice.level_db for p in people])
+    assert (level[male] > 0).any() and (level[~male] > 0).any()
+    assert (level[male] < 0).any() and (level[~male] < 0).any()
+    age = np.array([p.age for p in people])
+    for values in (np.array([p.voice.breathiness for p in people]),
+                   np.array([p.expressiveness for p in people]), level):
+        assert abs(np.corrcoef(values, age)[0, 1]) < 0.2

@@ -145,13 +145,21 @@ class TrackJob:
 
 
 def _rng(*address: int) -> np.random.Generator:
+    """The stream of one address. Trailing zeros do not change it ([a, b] and [a, b, 0] are
+    one stream): an address of its own must differ in a non-zero word."""
     return np.random.default_rng(np.random.SeedSequence(list(address)))
 
 
-def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
+def sample_identity(spec: CorpusSpec, pool: str, index: int,
+                    address: int | None = None) -> Identity:
     """The ``index``-th identity of ``pool``: latents first, the face's latents coupled to
-    them by ``spec.coupling``, then the voice and the face."""
-    rng = _rng(spec.seed, layout.POOLS.index(pool), index)
+    them by ``spec.coupling``, then the voice and the face.
+
+    ``address`` seeds a pool outside ``layout.POOLS`` (the downstream corpora of
+    ``xmodal.synth.downstream_corpora``) from a number of its own; its identities are named
+    ``<pool>-<index>`` until their corpus names them."""
+    space = layout.POOLS.index(pool) if address is None else address
+    rng = _rng(spec.seed, space, index)
     gender = "m" if rng.random() < 0.5 else "f"
     age = float(rng.uniform(*AGE_RANGE))
     accent = ACCENTS[rng.integers(len(ACCENTS))]
@@ -162,11 +170,14 @@ def sample_identity(spec: CorpusSpec, pool: str, index: int) -> Identity:
     looks = sample_face(rng, face.gender, face.age, face.accent, np.array(face.traits))
     # The neutral voice's level and breathiness differ between people as much as emotions
     # move them. A stream of their own (videos use 1, 2, ...): the rest of the identity is
-    # as it was before emotions, and the face's coupling cannot change the voice.
-    own = _rng(spec.seed, layout.POOLS.index(pool), index, 0)
+    # as it was before emotions, and the face's coupling cannot change the voice. Not
+    # (..., index, 0): SeedSequence pads with zeros, so that would be the identity's own
+    # stream again.
+    own = _rng(spec.seed, space, index, 0, 1)
     voice = dataclasses.replace(voice, level_db=float(own.uniform(-4.0, 4.0)),
                                 breathiness=float(own.uniform(0.0, 0.15)))
-    return Identity(layout.speaker_id(pool, index), pool, gender, age, accent, topic, traits,
+    spk = layout.speaker_id(pool, index) if address is None else f"{pool}-{index}"
+    return Identity(spk, pool, gender, age, accent, topic, traits,
                     face, voice, looks, float(own.uniform(*EXPRESSIVENESS_RANGE)))
 
 
