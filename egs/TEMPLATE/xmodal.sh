@@ -77,6 +77,7 @@ channel_factors=""        # a corpus' per-utterance channel parameters (the synt
 # identification test utterances are left out of every set that trains a model on spk_dev
 # labels (the Table 4 budgets, the supervised baseline, the semi-supervised labelled set).
 downstream_tasks=""
+downstream_eval=true      # false: prepare and dump the tasks (and exclude) but run none
 downstream_config=conf/downstream.yaml          # the classifier on frozen features
 downstream_ceiling_config=conf/downstream_ceiling.yaml  # trained end to end on log-mel
 
@@ -390,7 +391,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   fi
   # Downstream tasks: every frozen encoder (both heads), the floors and the ceiling, once each.
   downstream_tags=""
-  if [ -n "$downstream_tasks" ]; then
+  if [ -n "$downstream_tasks" ] && $downstream_eval; then
     last=${budgets##* }
     downstream_tags="$tags $recon_tags"
     [ -f $expdir/supervised_spk_dev_$last/model.pt ] && downstream_tags="$downstream_tags supervised_spk_dev_$last"
@@ -422,6 +423,6 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot \
-    --downstream-tags "$downstream_tags" --downstream-tasks "$downstream_tasks"
+    --downstream-tags "$downstream_tags" --downstream-tasks "$($downstream_eval && echo $downstream_tasks)"
 fi
 log "done (stages $stage-$stop_stage)"

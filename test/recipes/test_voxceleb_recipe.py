@@ -80,6 +80,19 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
                     str(transcribed), "--text", str(tiny_corpus / "annotations" / "text")],
                    check=True, capture_output=True)
     (transcribed / "video.scp").unlink()
+    # Downstream tasks on corpora written in the CREMA-D, RAVDESS and LRW download layouts.
+    # The tiny corpus has two videos per VoxCeleb1 speaker, too few for an identification
+    # split: no speaker_id here (its preparation is tested in test/data).
+    downstream = tmp_path / "downstream_corpora"
+    subprocess.run([sys.executable, "-m", "xmodal.bin.make_downstream_corpora", "--out",
+                    str(downstream), "--size", "32", "--crema-actors", "4",
+                    "--crema-utts-per-actor", "6", "--ravdess-actors", "4",
+                    "--ravdess-utts-per-actor", "8", "--lrw-words", "3",
+                    "--lrw-train-speakers", "2", "--lrw-val-speakers", "1",
+                    "--lrw-test-speakers", "1", "--lrw-train-clips", "2", "--lrw-val-clips", "1",
+                    "--lrw-test-clips", "1"], check=True, capture_output=True)
+    for name, kind in (("tiny_down.yaml", "linear"), ("tiny_ceiling.yaml", "conv")):
+        write(conf / name, {"kind": kind, "hidden": 4, "max_epochs": 3, "patience": 2})
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OMP_NUM_THREADS": "1"}
     # The corpus is tiny: every dev face-track and both test speakers (paper: 20% and 120).
@@ -100,7 +113,11 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "conf/tiny_recon_post.yaml conf/tiny_recon_cemb.yaml conf/tiny_recon_cunits.yaml",
          "--semisup-subset", "2:4", "--transcribed-data", str(transcribed),
          "--recogniser-config", "conf/tiny_recogniser.yaml",
-         "--content-model-config", "conf/tiny_dis.yaml"],
+         "--content-model-config", "conf/tiny_dis.yaml",
+         "--crema-root", str(downstream / "crema_d"), "--ravdess-root",
+         str(downstream / "ravdess"), "--lrw-root", str(downstream / "lrw"),
+         "--speaker-id", "false", "--downstream-config", "conf/tiny_down.yaml",
+         "--downstream-ceiling-config", "conf/tiny_ceiling.yaml"],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
@@ -170,6 +187,23 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert set(leakage) == {"trained", "untrained"}
     assert any(line.startswith("| tiny_dis | ") and line.count("|") == 8
                for line in results.split("post-hoc leakage meter")[1].splitlines())
+    # Stage 8's downstream tasks: every encoder's two heads, the floors and the ceiling.
+    for task in ("crema_d", "ravdess", "lrw"):
+        assert (recipe / "dump" / "downstream" / task / "test" / ".done").exists()
+        for tag in ("tiny_dis", "tiny_recon", "supervised_spk_dev_all", "random_init",
+                    "random_init_xvector"):
+            for head in ("identity", "content"):
+                result = json.loads((exp / tag / "downstream" / f"{task}_{head}.json")
+                                    .read_text())
+                assert 0 <= result["ci"][0] <= result["accuracy"] <= result["ci"][1] <= 1
+        assert (exp / "mean_logmel" / "downstream" / f"{task}_content.json").exists()
+        assert (exp / "downstream_ceiling" / "downstream" / f"{task}_content.json").exists()
+    table = results.split("## Downstream tasks")[1]
+    assert "| emotion (CREMA-D) | emotion (RAVDESS) | words (LRW) |" in table
+    assert "| supervised end to end (ceiling) |" in table and "| tiny_dis | identity |" in table
+    assert "| log-mel frames (floor) |" in table
+    # Without speaker_id, spk_dev trains as it is.
+    assert not (data / "spk_dev_no_iden_test").exists()
     # A second run finds every stage finished and redoes nothing (the wav copies included).
     before = {p: p.stat().st_mtime_ns for p in [*exp.rglob("*"), *(recipe / "wav").rglob("*")]
               if p.is_file() and p.name != "RESULTS.md" and not p.name.endswith(".png")}

@@ -41,11 +41,12 @@ for seed in $seeds; do
   if [ "$seed" = "$first" ]; then
     eval ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp $only
   else
-    # The leakage meter (stage 4), Table 4 and the probe: first seed only (time budget).
+    # The leakage meter (stage 4), Table 4, the probe and the downstream tasks: first seed
+    # only (time budget).
     eval ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp \
       --leakage-steps 0 $only
     eval ./run.sh --preset full --stage 8 --train-seed $seed --expdir $exp --probe-tags "''" \
-      --finetune-tags "''" $only
+      --finetune-tags "''" --downstream-eval false $only
   fi
   seed_dirs="$seed_dirs $seed=$exp"
 done

@@ -27,6 +27,7 @@ train_jobs=""       # models trained at once, on nproc/train_jobs threads each (
 asnorm_top_k=300    # AS-norm scores too (an extra Table 3 column); cohort: the ssl_train tracks
 ssl_eval_batch_size=16  # B of stage 4's identity task (0: the training B, as the paper)
 leakage_steps=""    # stage 4's post-hoc leakage probes, training steps (default: the preset's; 0: none)
+downstream_eval=true  # stage 8 runs the downstream tasks (emotion, words, speaker id)
 
 . utils/parse_options.sh
 
@@ -38,9 +39,15 @@ case $preset in
     default_root=.
     recogniser_opts=""
     conf=conf/demo
+    # Three videos per speaker set: VoxCeleb1's identification split needs a training, a
+    # validation and a test video of each speaker.
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 100 --ssl-test-videos 2
-      --spk-dev-speakers 40 --spk-test-speakers 100 --spk-videos 2 --spk-utts 2
+      --spk-dev-speakers 40 --spk-test-speakers 100 --spk-videos 3 --spk-utts 2
       --min-words 4 --max-words 7"
+    # Many speakers with few utterances each: the intervals resample test speakers.
+    downstream_opts="--crema-actors 20 --crema-utts-per-actor 12 --ravdess-actors 16
+      --ravdess-utts-per-actor 16 --lrw-train-speakers 12 --lrw-val-speakers 4
+      --lrw-test-speakers 6 --lrw-train-clips 4 --lrw-val-clips 1 --lrw-test-clips 2"
     # Two of the four ablations, which train every loss (content; content + identity +
     # confusion); make reproduce trains all four.
     default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
@@ -63,6 +70,9 @@ case $preset in
     conf=conf
     data_opts="--ssl-train-speakers 1200 --ssl-test-speakers 100 --ssl-test-videos 2
       --spk-dev-speakers 200 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
+    downstream_opts="--crema-actors 48 --crema-utts-per-actor 24 --ravdess-actors 24
+      --ravdess-utts-per-actor 24 --lrw-train-speakers 24 --lrw-val-speakers 6
+      --lrw-test-speakers 6 --lrw-train-clips 6 --lrw-val-clips 1 --lrw-test-clips 2"
     default_configs="$conf/ssl_content.yaml $conf/ssl_identity.yaml $conf/ssl_id_content.yaml
       $conf/ssl_id_content_dis.yaml"
     # Stafylakis et al.: every content input, classification with and without reconstruction
@@ -98,6 +108,7 @@ case $preset in
       --min-words 4 --max-words 7"
     default_configs="$conf/ssl_identity.yaml"
     default_recon_configs=""
+    downstream_opts=""
     semisup_subset="2:4"
     ssl_eval_batches=100
     default_leakage_steps=0
@@ -118,13 +129,15 @@ esac
 [ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon"
 [ "$probe_tags" != "-" ] || probe_tags="$probe_nagrani $probe_recon"
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
+downstream_tasks=""
+[ -n "$downstream_opts" ] && downstream_tasks="crema_d ravdess lrw speaker_id"
 [ -n "$leakage_steps" ] || leakage_steps=$default_leakage_steps
 
 ./xmodal.sh \
   --stage $stage --stop-stage $stop_stage \
   --nj $nj --train-jobs $train_jobs \
   --local-data-opts "--corpus $root/corpus --data $root/data --nj $nj --seed $corpus_seed
-    --coupling $coupling $data_opts" \
+    --coupling $coupling $data_opts ${downstream_opts:+--downstream-opts $(echo $downstream_opts | tr ' ' ',')}" \
   --datadir $root/data --dumpdir $root/dump --expdir $expdir \
   --dump-config $conf/dump.yaml \
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
@@ -136,4 +149,7 @@ esac
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
   --probe-config $conf/probe.yaml \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
-  --probe-tags "$probe_tags" --channel-factors $root/corpus/annotations/factors.tsv
+  --probe-tags "$probe_tags" --channel-factors $root/corpus/annotations/factors.tsv \
+  --downstream-tasks "$downstream_tasks" --downstream-eval $downstream_eval \
+  --downstream-config $conf/downstream.yaml \
+  --downstream-ceiling-config $conf/downstream_ceiling.yaml

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage 1 of the mini recipe: generate the synthetic corpus, then prepare the Kaldi data dirs
-# {ssl_train,ssl_test,spk_dev,spk_test} from its VoxCeleb layouts.
+# {ssl_train,ssl_test,spk_dev,spk_test} from its VoxCeleb layouts and, with --downstream-opts,
+# downstream/{crema_d,ravdess,lrw} from its CREMA-D, RAVDESS and LRW layouts.
 set -euo pipefail
 
 corpus=corpus
@@ -18,6 +19,9 @@ min_words=6               # sentence length, every set
 max_words=10
 face_size=32
 coupling=1.0              # how strongly faces and voices share identity traits (0-1)
+downstream_opts=""        # sizes of the synthetic CREMA-D, RAVDESS and LRW: options of
+                          # xmodal.bin.make_downstream_corpora, comma-separated (they come
+                          # through word splitting); "": none
 
 . utils/parse_options.sh
 
@@ -48,3 +52,13 @@ done
 for x in ssl_train ssl_test spk_dev spk_test; do
   utils/validate_data_dir.sh $data/$x
 done
+
+# The downstream corpora: new people, written and read as the real downloads are.
+if [ -n "$downstream_opts" ]; then
+  python -m xmodal.bin.make_downstream_corpora --out $corpus --nj $nj --seed $seed \
+    --size $face_size --coupling $coupling ${downstream_opts//,/ }
+  for x in crema_d ravdess lrw; do
+    python -m xmodal.bin.prepare_downstream $x --root $corpus/$x --out-dir $data/downstream/$x
+    for split in train valid test; do utils/validate_data_dir.sh $data/downstream/$x/$split; done
+  done
+fi
