@@ -56,7 +56,8 @@ from xmodal.synth.corpus import (TRACKS_PER_ENCODE, CorpusSpec, Identity, Perfor
 from xmodal.synth.emotion import EMOTIONS, NEUTRAL
 from xmodal.synth.face import sample_scene
 from xmodal.synth.lexicon import sample_sentence
-from xmodal.synth.media import _BITEXACT, FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, _run, to_pcm16
+from xmodal.synth.media import (FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, _run, h264_aac_options,
+                                raw_inputs)
 from xmodal.synth.media import write_wav
 
 CORPORA = ("crema_d", "ravdess", "lrw")
@@ -383,18 +384,9 @@ def encode_clips(clips: list[Clip], scratch_dir: Path, crf: int = 20) -> None:
         inputs: list[str] = []
         outputs: list[str] = []
         for k, clip in enumerate(clips):
-            _, height, width, _ = clip.frames.shape
-            (scratch / f"{k}.rgb").write_bytes(np.ascontiguousarray(clip.frames).tobytes())
-            (scratch / f"{k}.pcm").write_bytes(to_pcm16(clip.audio))
-            inputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                       "-r", str(FPS), "-i", str(scratch / f"{k}.rgb"),
-                       "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1",
-                       "-i", str(scratch / f"{k}.pcm")]
+            inputs += raw_inputs(scratch, k, clip.frames, clip.audio)
             tmp = stack.enter_context(atomic_path(clip.path))
-            outputs += ["-map", f"{2 * k}:v", "-map", f"{2 * k + 1}:a",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
-                        "-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac", "-b:a", "64k",
-                        *_BITEXACT, "-f", clip.fmt, str(tmp)]
+            outputs += [*h264_aac_options(k, crf), "-f", clip.fmt, str(tmp)]
         what = clips[0].path if len(clips) == 1 else \
             Path(f"{clips[0].path} (and {len(clips) - 1} other clips encoded with it)")
         _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, *outputs], what)

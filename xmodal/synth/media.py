@@ -84,24 +84,34 @@ def write_tracks(tracks: list[FaceTrack], crf: int = 20) -> None:
         inputs: list[str] = []
         outputs: list[str] = []
         for k, track in enumerate(tracks):
-            _, height, width, _ = track.frames.shape
-            (scratch / f"{k}.rgb").write_bytes(np.ascontiguousarray(track.frames).tobytes())
-            (scratch / f"{k}.pcm").write_bytes(to_pcm16(track.audio))
-            inputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                       "-r", str(FPS), "-i", str(scratch / f"{k}.rgb"),
-                       "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1",
-                       "-i", str(scratch / f"{k}.pcm")]
+            inputs += raw_inputs(scratch, k, track.frames, track.audio)
             tmp_mp4 = stack.enter_context(atomic_path(track.mp4))
             tmp_m4a = stack.enter_context(atomic_path(track.m4a))
-            outputs += ["-map", f"{2 * k}:v", "-map", f"{2 * k + 1}:a",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
-                        "-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac", "-b:a", "64k",
-                        *_BITEXACT, "-f", "tee",
+            outputs += [*h264_aac_options(k, crf), "-f", "tee",
                         f"[f=mp4:fflags=+bitexact]{_tee_path(tmp_mp4)}|"
                         f"[f=ipod:select=a:fflags=+bitexact]{_tee_path(tmp_m4a)}"]
         what = tracks[0].mp4 if len(tracks) == 1 else \
             Path(f"{tracks[0].mp4} (and {len(tracks) - 1} other tracks encoded with it)")
         _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, *outputs], what)
+
+
+def raw_inputs(scratch: Path, k: int, frames: np.ndarray, audio: np.ndarray) -> list[str]:
+    """ffmpeg input options of clip ``k`` of a shared encode: its frames ``(T, H, W, 3)`` and
+    audio written raw into ``scratch`` (inputs ``2k`` video, ``2k + 1`` audio)."""
+    _, height, width, _ = frames.shape
+    (scratch / f"{k}.rgb").write_bytes(np.ascontiguousarray(frames).tobytes())
+    (scratch / f"{k}.pcm").write_bytes(to_pcm16(audio))
+    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-r", str(FPS), "-i", str(scratch / f"{k}.rgb"),
+            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", str(scratch / f"{k}.pcm")]
+
+
+def h264_aac_options(k: int, crf: int) -> list[str]:
+    """Output options of clip ``k`` (``raw_inputs``): its own H.264 and AAC encoders, one
+    thread each and bit-exact, so its bytes do not depend on the clips encoded with it."""
+    return ["-map", f"{2 * k}:v", "-map", f"{2 * k + 1}:a",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac", "-b:a", "64k", *_BITEXACT]
 
 
 def write_track(mp4_path: str | Path, m4a_path: str | Path, frames: np.ndarray,
