@@ -6,9 +6,11 @@ of processes. ``torch.nn.SyncBatchNorm`` fixes that on GPUs only; this module do
 any device and backend (gloo included), so a CPU test can check that two processes compute
 what one does.
 
-The per-channel sum, sum of squares and count are all-reduced with a differentiable
-all-reduce, so the gradient flows through the global statistics exactly as it would in one
-process. Parameter and buffer names are those of BatchNorm: checkpoints load into plain models.
+Each rank's per-channel mean, variance and count are all-gathered with a differentiable
+all-gather and combined exactly (the parallel form of Welford's update, as SyncBatchNorm
+does), so the gradient flows through the global statistics as it would in one process. Not
+sum and sum of squares: E[x^2] - E[x]^2 cancels catastrophically in float32 when a channel's
+mean is large against its spread (log-mel energies are), and moved whole training runs. Parameter and buffer names are those of BatchNorm: checkpoints load into plain models.
 """
 from __future__ import annotations
 
@@ -37,11 +39,14 @@ class GlobalBatchNorm(_BatchNorm):
         dims = [0] + list(range(2, x.dim()))
         # Statistics in float32 even under mixed precision, as BatchNorm keeps them.
         xf = x.float()
+        local_var, local_mean = torch.var_mean(xf, dim=dims, correction=0)
         count = torch.tensor([x.numel() / channels], dtype=torch.float32, device=x.device)
-        stats = dist_fn.all_reduce(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
-        n = stats[-1]
-        mean = stats[:channels] / n
-        var = stats[channels:2 * channels] / n - mean * mean
+        ranks = torch.stack(dist_fn.all_gather(torch.cat([local_mean, local_var, count])))
+        counts = ranks[:, -1:]
+        n = counts.sum()
+        means, variances = ranks[:, :channels], ranks[:, channels:2 * channels]
+        mean = (counts * means).sum(0) / n
+        var = (counts * (variances + (means - mean) ** 2)).sum(0) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1
