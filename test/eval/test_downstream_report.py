@@ -37,8 +37,11 @@ def test_marks_compare_with_the_floors_of_the_same_architecture(tmp_path: Path):
     write_result(tmp_path, "recon_phones", "crema_d", "identity", everything,
                  method="reconstruction")
     write_result(tmp_path, "bad", "crema_d", "identity", [0] * len(KEYS))
-    table = downstream_table(tmp_path, ["ssl_identity", "recon_phones", "bad"],
-                             ["crema_d", "lrw"], {"ssl_identity": "identity only"}, n_boot=200)
+    # The recipe passes the floors among the encoders it ran: each gets one row, unmarked.
+    table = downstream_table(tmp_path, ["ssl_identity", "recon_phones", "bad", "random_init",
+                                        "random_init_xvector"], ["crema_d", "lrw"],
+                             {"ssl_identity": "identity only",
+                              "random_init": "Untrained encoder (floor)"}, n_boot=200)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
     # All right vs half right: better than log-mel; equal to its own random init (all right).
     assert "| identity only | identity | 100.0 [95.0, 105.0] += | - |" in table
@@ -47,6 +50,9 @@ def test_marks_compare_with_the_floors_of_the_same_architecture(tmp_path: Path):
     # All wrong vs the floors: worse than both.
     assert rows["bad"].endswith("| 0.0 [-5.0, 5.0] -- | - |")
     assert "| log-mel frames (floor) | - | 50.0 [45.0, 55.0] | - |" in table
+    assert [line for line in table.splitlines() if "random_init" in line or "Untrained" in line
+            ] == ["| Untrained encoder (floor) | identity | 100.0 [95.0, 105.0] | - |",
+                  "| random_init_xvector (floor) | identity | 50.0 [45.0, 55.0] | - |"]
     assert table.splitlines()[-1] == "| chance (majority class) | - | 25.0 | - |"
 
 

@@ -77,10 +77,13 @@ def downstream_table(exp: Path, tags: list[str], tasks: list[str], names: dict[s
     ceiling = [load_result(exp, CEILING, t, "content") for t in tasks]
     if any(ceiling):
         row("supervised end to end (ceiling)", "-", ceiling, [""] * len(tasks))
+    untrained_floors = ("random_init", "random_init_xvector")
     floors = {(b, h): [load_result(exp, b, t, h) for t in tasks]
-              for b in ("random_init", "random_init_xvector") for h in HEADS}
+              for b in untrained_floors for h in HEADS}
     logmel = [load_result(exp, LOGMEL, t, "content") for t in tasks]
     for tag in tags:
+        if tag in untrained_floors:  # their own rows, below
+            continue
         untrained = random_init_of(exp, tag)
         for head in HEADS:
             results = [load_result(exp, tag, t, head) for t in tasks]
@@ -91,7 +94,7 @@ def downstream_table(exp: Path, tags: list[str], tasks: list[str], names: dict[s
             row(names.get(tag, tag), head, results, marks)
     for (base, head), results in floors.items():
         if any(results):
-            row(f"{names.get(base, base)} (floor)", head, results, [""] * len(tasks))
+            row(names.get(base, f"{base} (floor)"), head, results, [""] * len(tasks))
     if any(logmel):
         row("log-mel frames (floor)", "-", logmel, [""] * len(tasks))
     first = [r for r in (ceiling + logmel) if r]
