@@ -190,8 +190,9 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       # Held-out phone error rate on ssl_test's speakers when it has transcripts (VoxCeleb does
       # not: then per.json has the training set's only).
       valid=""; [ -f $dumpdir/ssl_test/text ] && valid="--valid-dir $dumpdir/ssl_test"
-      python -m xmodal.bin.train_phone_recogniser --train-dir $dumpdir/$transcribed_set \
-        $valid --config $recogniser_config --out-dir $dumpdir/upstream/phone_recogniser
+      [ -f $dumpdir/upstream/phone_recogniser/final.pt ] || \
+        python -m xmodal.bin.train_phone_recogniser --train-dir $dumpdir/$transcribed_set \
+          $valid --config $recogniser_config --out-dir $dumpdir/upstream/phone_recogniser
       for x in ssl_train ssl_test; do
         python -m xmodal.bin.phone_posteriors --model-dir $dumpdir/upstream/phone_recogniser \
           --dump-dir $dumpdir/$x
@@ -311,6 +312,7 @@ score() {
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log "stage 5: embeddings of $extract_sets ($tags $recon_tags, floors: $baselines)"
   for b in $baselines; do
+    [ -f $expdir/$b/model.pt ] && continue
     case $b in
       random_init) python -m xmodal.bin.init_model --config $random_init_config \
                      --output-dir $expdir/random_init ${train_seed:+--seed $train_seed} ;;
@@ -397,14 +399,24 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     [ -f $expdir/supervised_spk_dev_$last/model.pt ] && downstream_tags="$downstream_tags supervised_spk_dev_$last"
     for b in $baselines; do [ "$b" = mean_logmel ] || downstream_tags="$downstream_tags $b"; done
     task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot"
+    # downstream_done DIR HEAD...: every task's result is there (a process costs seconds).
+    downstream_done() {
+      local dir=$1 task head; shift
+      for task in $downstream_tasks; do
+        for head in "$@"; do [ -f $dir/${task}_$head.json ] || return 1; done
+      done
+    }
     for tag in $downstream_tags; do
+      downstream_done $expdir/$tag/downstream identity content && continue
       eval bg python -m xmodal.bin.downstream --exp-dir $expdir/$tag $task_opts \
         --config $downstream_config --out-dir $expdir/$tag/downstream
     done
-    eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
-      --config $downstream_config --out-dir $expdir/mean_logmel/downstream
-    eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
-      --config $downstream_ceiling_config --out-dir $expdir/downstream_ceiling/downstream
+    downstream_done $expdir/mean_logmel/downstream content || \
+      eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
+        --config $downstream_config --out-dir $expdir/mean_logmel/downstream
+    downstream_done $expdir/downstream_ceiling/downstream content || \
+      eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
+        --config $downstream_ceiling_config --out-dir $expdir/downstream_ceiling/downstream
     bg_wait "stage 8 (downstream tasks)"
   fi
   # Speaker information in the reconstruction decoders' content inputs (held-out recordings).

@@ -65,7 +65,7 @@ def task(learning_dump: Path, tmp_path_factory) -> Path:
 def test_frames_are_the_heads_steps(learning_dump: Path, tmp_path: Path):
     feats = np.asarray(next(iter(kaldiio.load_scp(
         str(learning_dump / "ssl_test" / "feats.scp")).values())), dtype=np.float32)
-    assert np.array_equal(encoder_frames(MeanLogMel(40), feats, "content"), feats)
+    assert np.array_equal(encoder_frames(MeanLogMel(40), feats, ["content"])["content"], feats)
     # An x-vector pools its identity into one step; its content head keeps T - 14 frames.
     (tmp_path / "x.yaml").write_text(
         "method: reconstruction\nmodel: {n_mels: 40, channels: 32, pooled_dim: 64, "
@@ -73,24 +73,30 @@ def test_frames_are_the_heads_steps(learning_dump: Path, tmp_path: Path):
     run_module("xmodal.bin.init_model", "--config", str(tmp_path / "x.yaml"), "--output-dir",
                str(tmp_path / "xvector"))
     xvector = load_pretrained(tmp_path / "xvector")[0]
-    assert encoder_frames(xvector, feats, "identity").shape == (1, 16)
-    assert encoder_frames(xvector, feats, "content").shape == (len(feats) - 14, 32)
+    frames = encoder_frames(xvector, feats, ["identity", "content"])
+    assert frames["identity"].shape == (1, 16)
+    assert frames["content"].shape == (len(feats) - 14, 32)
+    # One head alone is what it is beside the other.
+    assert np.array_equal(encoder_frames(xvector, feats, ["content"])["content"],
+                          frames["content"])
     # Shorter than the receptive field: tiled, as stage 5 does.
-    assert encoder_frames(xvector, feats[:5], "content").shape == (1, 32)
-    with pytest.raises(ValueError, match="head must be one of"):
-        encoder_frames(xvector, feats, "lips")
+    assert encoder_frames(xvector, feats[:5], ["content"])["content"].shape == (1, 32)
+    with pytest.raises(ValueError, match="heads must be some of"):
+        encoder_frames(xvector, feats, ["lips"])
 
 
 def test_features_are_written_once(task: Path, tmp_path: Path):
-    scp = write_features(MeanLogMel(40), task / "test", "identity", tmp_path / "f")
+    scp = write_features(MeanLogMel(40), task / "test", ["identity"], tmp_path / "f")["identity"]
     written = kaldiio.load_scp(str(scp))
     source = kaldiio.load_scp(str(task / "test" / "feats.scp"))
     assert sorted(written) == sorted(source)
     for key in source:
         assert np.array_equal(written[key], source[key])
     before = scp.stat().st_mtime_ns
-    assert write_features(MeanLogMel(40), task / "test", "identity", tmp_path / "f") == scp
-    assert scp.stat().st_mtime_ns == before
+    # Asked again with a second head: the first is kept, the second written beside it.
+    both = write_features(MeanLogMel(40), task / "test", ["identity", "content"], tmp_path / "f")
+    assert both["identity"] == scp and scp.stat().st_mtime_ns == before
+    assert kaldiio.load_scp(str(both["content"])).keys() == written.keys()
     assert not [p for p in (tmp_path / "f").iterdir() if p.name.startswith(".")]
 
 

@@ -90,17 +90,24 @@ def main(argv: list[str] | None = None) -> int:
                                        f"(task '{task}' needs dumped train, valid and test)")
         model = (MeanLogMel(feature_bins(task_root / todo[0][0] / "train")) if args.mean_logmel
                  else load_pretrained(args.exp_dir)[0])
-        for task, head in todo:
+        for task in tasks:
+            task_heads = [h for t, h in todo if t == task]
+            if not task_heads:
+                continue
             start = time.monotonic()
-            scps = {split: write_features(model, task_root / task / split, head,
+            scps = {split: write_features(model, task_root / task / split, task_heads,
                                           out_dir / "features" / task / split)
                     for split in SPLITS}
-            result = run_task({s: task_root / task / s for s in SPLITS}, scps, cfg, args.n_boot)
-            result.update(task=task, head=head,
-                          encoder="mean_logmel" if args.mean_logmel else str(args.exp_dir),
-                          seconds=round(time.monotonic() - start, 1))
-            write_text_atomic(out_dir / f"{task}_{head}.json", json.dumps(result) + "\n")
-            print(format_result(f"{out_dir / task}_{head}", result))
+            seconds = (time.monotonic() - start) / len(task_heads)  # shared feature pass
+            for head in task_heads:
+                start = time.monotonic()
+                result = run_task({s: task_root / task / s for s in SPLITS},
+                                  {s: scps[s][head] for s in SPLITS}, cfg, args.n_boot)
+                result.update(task=task, head=head,
+                              encoder="mean_logmel" if args.mean_logmel else str(args.exp_dir),
+                              seconds=round(seconds + time.monotonic() - start, 1))
+                write_text_atomic(out_dir / f"{task}_{head}.json", json.dumps(result) + "\n")
+                print(format_result(f"{out_dir / task}_{head}", result))
     except (ConfigError, CheckpointError, DataDirError, ExtractError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

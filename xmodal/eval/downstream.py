@@ -9,7 +9,7 @@ split's; a valid or test label the training split never had is an error naming i
 Features: every encoder the recipes train (and the floors) has ``forward_audio``, which
 gives per-step ``identity`` and ``content`` embeddings ``(B, D, S)``; the frozen features of
 a head are those steps, one row per step (``(1, D)`` for a head that pools, as the x-vector's
-identity does). An utterance shorter than the encoder's ``min_frames`` is tiled to it (as
+identity does); every head asked for comes from one forward pass. An utterance shorter than the encoder's ``min_frames`` is tiled to it (as
 stage 5 does, ``extract.repeat_pad``). Features are written once per (encoder, dump dir,
 head) as a Kaldi ark/scp pair and read back on reruns.
 
@@ -19,9 +19,10 @@ compared on the same utterances by a paired bootstrap over speakers.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -40,39 +41,48 @@ SPLITS = ("train", "valid", "test")
 
 
 @torch.inference_mode()
-def encoder_frames(model: nn.Module, feats: np.ndarray, head: str) -> np.ndarray:
-    """Frozen per-step features ``(S, D)`` float32 of ``head`` for one utterance's log-mel
-    ``(T, n_mels)`` (tiled to the encoder's ``min_frames`` if shorter). Runs alone: padding
-    a batch would change the trunks' per-utterance normalisation."""
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+def encoder_frames(model: nn.Module, feats: np.ndarray, heads: Sequence[str]
+                   ) -> dict[str, np.ndarray]:
+    """Frozen per-step features ``(S, D)`` float32 of each of ``heads`` for one utterance's
+    log-mel ``(T, n_mels)`` (tiled to the encoder's ``min_frames`` if shorter), from one
+    forward pass. Runs alone: padding a batch would change the trunks' per-utterance
+    normalisation."""
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise ValueError(f"heads must be some of {HEADS}, got {list(heads)!r}")
     x = torch.from_numpy(np.array(repeat_pad(feats, model.min_frames), dtype=np.float32))
-    return model.forward_audio(x[None])[head][0].T.float().cpu().numpy()
+    out = model.forward_audio(x[None])
+    return {head: out[head][0].T.float().cpu().numpy() for head in heads}
 
 
-def write_features(model: nn.Module, dump_dir: str | os.PathLike, head: str,
+def write_features(model: nn.Module, dump_dir: str | os.PathLike, heads: Sequence[str],
                    out_dir: str | os.PathLike,
-                   progress: Callable[[int, int], None] | None = None) -> Path:
-    """``out_dir/<head>.scp`` (and ark): ``head``'s frozen features of every utterance of
-    ``dump_dir/feats.scp``, written once: an existing scp is returned as it is (the pair is
-    renamed into place only when complete). ``progress(done, total)`` is called as it goes."""
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, Path]:
+    """``out_dir/<head>.scp`` (and ark) for each of ``heads``: that head's frozen features of
+    every utterance of ``dump_dir/feats.scp``, all heads from one forward pass, each written
+    once: an existing scp is kept as it is (a pair is renamed into place only when complete).
+    ``progress(done, total)`` is called as it goes."""
     out_dir = Path(out_dir)
-    scp = out_dir / f"{head}.scp"
-    if scp.is_file():
-        return scp
+    scps = {head: out_dir / f"{head}.scp" for head in heads}
+    todo = [head for head in heads if not scps[head].is_file()]
+    if not todo:
+        return scps
     out_dir.mkdir(parents=True, exist_ok=True)
     reader = ScpReader(Path(dump_dir) / "feats.scp")
     keys = sorted_keys(reader)
     n_mels = model.cfg.n_mels
     where = str(Path(dump_dir) / "feats.scp")
     model.eval()
-    with vector_writer(out_dir / f"{head}.ark", scp) as write:
+    with ExitStack() as stack:
+        writers = {head: stack.enter_context(vector_writer(out_dir / f"{head}.ark", scps[head]))
+                   for head in todo}
         for i, key in enumerate(keys):
-            feats = checked_features(key, reader[key], where, n_mels)
-            write(key, encoder_frames(model, feats, head))
+            frames = encoder_frames(model, checked_features(key, reader[key], where, n_mels), todo)
+            for head, write in writers.items():
+                write(key, frames[head])
             if progress is not None:
                 progress(i + 1, len(keys))
-    return scp
+    return scps
 
 
 def read_split(data_dir: str | os.PathLike, features_scp: str | os.PathLike,
