@@ -44,7 +44,7 @@ transcribed_set=""        # on this dumped set's transcripts (its text), e.g. sp
 train_seed=""             # overrides the configs' seed (e.g. one --expdir per seed)
 ngpu=0                    # GPUs per node; >1: torchrun --nproc_per_node=$ngpu (DDP)
 train_jobs=1              # CPU only: models trained at once (stage 3, the supervised baselines
-                          # of stage 7, the probes of stage 8), each on nproc/train_jobs threads
+                          # of stage 7), each on nproc/train_jobs threads
 num_nodes=1               # >1: run stage 3 on every node (e.g. under srun), same options
 rdzv_endpoint=""          # multi-node: host:port on the first node for torchrun's c10d rendezvous
 rdzv_id=""                # multi-node: one id shared by the nodes of a run (default: Slurm job id)
@@ -99,18 +99,21 @@ labelled_src=$datadir/spk_dev
 # on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3, 7 and 8 run
 # up to J of their trainings at once, each pinned to nproc/J threads, so a run stays
 # reproducible on one machine. bg CMD... starts one; bg_wait STAGE waits for all and stops the
-# recipe if any failed (its log says why).
+# recipe if any failed (its log says why). Stage 8's jobs run on one thread each, so it runs
+# as many at once as there are cores, whatever J is (single_thread_jobs).
 if [ "$train_jobs" -gt 1 ] && [ "$ngpu" -gt 0 ]; then
   log "--train-jobs $train_jobs is for CPU training; with --ngpu $ngpu train one model at a time"
   exit 1
 fi
 threads=$(( $(nproc) / train_jobs )); [ "$threads" -ge 1 ] || threads=1
+bg_max=$train_jobs; bg_threads=$threads
+single_thread_jobs() { bg_max=$(nproc); bg_threads=1; }
 bg_running=0; bg_failed=0
 bg_reap() { wait -n || bg_failed=$(( bg_failed + 1 )); bg_running=$(( bg_running - 1 )); }
 bg() {
-  if [ "$train_jobs" -le 1 ]; then "$@"; return; fi
-  [ "$bg_running" -lt "$train_jobs" ] || bg_reap
-  OMP_NUM_THREADS=$threads "$@" &
+  if [ "$bg_max" -le 1 ]; then "$@"; return; fi
+  [ "$bg_running" -lt "$bg_max" ] || bg_reap
+  OMP_NUM_THREADS=$bg_threads "$@" &
   bg_running=$(( bg_running + 1 ))
 }
 bg_wait() {
@@ -376,14 +379,14 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log "stage 8: content probe, downstream tasks and report"
   # The probe needs transcripts: the synthetic corpus has them, the VoxCeleb downloads do not.
   [ -f $dumpdir/ssl_train/text ] || { log "  no $dumpdir/ssl_train/text: content probe skipped"; probe_tags=""; }
-  # Each probe runs on one thread (its own default), whatever --train-jobs gives it.
+  # The probes and the downstream tasks each run on one thread (their own default).
+  single_thread_jobs
   for tag in $probe_tags; do
     [ -f $expdir/$tag/probe.json ] && continue
     bg python -m xmodal.bin.probe_content --exp-dir $expdir/$tag --train-dir $dumpdir/ssl_train \
       --test-dir $dumpdir/ssl_test --config $probe_config --out $expdir/$tag/probe.json \
       --spm-dir $expdir/probe_spm
   done
-  bg_wait "stage 8"
   if [ -n "$channel_factors" ]; then
     for tag in $tags $recon_tags $baselines; do
       [ -f $expdir/$tag/channel_probe.json ] || python -m xmodal.bin.probe_channel \
@@ -417,7 +420,6 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     downstream_done $expdir/downstream_ceiling/downstream content || \
       eval bg python -m xmodal.bin.downstream --mean-logmel --heads content $task_opts \
         --config $downstream_ceiling_config --out-dir $expdir/downstream_ceiling/downstream
-    bg_wait "stage 8 (downstream tasks)"
   fi
   # Speaker information in the reconstruction decoders' content inputs (held-out recordings).
   if [ -n "$recon_tags" ]; then
@@ -428,10 +430,11 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
         content_units) source=frame_content_units ;;
       esac
       [ -f $dumpdir/ssl_test/$source ] && [ ! -f $expdir/content_input_$content.json ] || continue
-      python -m xmodal.bin.probe_content_speaker --data-dir $dumpdir/ssl_test --content $content \
+      bg python -m xmodal.bin.probe_content_speaker --data-dir $dumpdir/ssl_test --content $content \
         --out $expdir/content_input_$content.json
     done
   fi
+  bg_wait "stage 8"
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot \
