@@ -15,13 +15,15 @@ set -euo pipefail
 seeds="0 1 2"
 papers="nagrani stafylakis"
 sweep=true          # also run the coupling study (with nagrani)
+downstream=true     # the downstream tasks on the first seed's encoders (make reproduce: both
+                    # papers' encoders in one table); the per-paper targets pass false
 
 . ./path.sh
 . utils/parse_options.sh
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (reproduce.sh) $*"; }
 start=$(date +%s)
-./run.sh --preset full --stop-stage 2
+./run.sh --preset full --stop-stage 2 --downstream $downstream
 nagrani=false; stafylakis=false
 for p in $papers; do
   case $p in
@@ -39,14 +41,15 @@ for seed in $seeds; do
   log "seed $seed ($papers)"
   exp=full/exp/seed$seed
   if [ "$seed" = "$first" ]; then
-    eval ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp $only
+    eval ./run.sh --preset full --stage 3 --train-seed $seed --expdir $exp \
+      --downstream $downstream $only
   else
     # The leakage meter (stage 4), Table 4, the probe and the downstream tasks: first seed
     # only (time budget).
     eval ./run.sh --preset full --stage 3 --stop-stage 6 --train-seed $seed --expdir $exp \
-      --leakage-steps 0 $only
+      --leakage-steps 0 --downstream $downstream $only
     eval ./run.sh --preset full --stage 8 --train-seed $seed --expdir $exp --probe-tags "''" \
-      --finetune-tags "''" --downstream-eval false $only
+      --finetune-tags "''" --downstream $downstream --downstream-eval false $only
   fi
   seed_dirs="$seed_dirs $seed=$exp"
 done

@@ -27,6 +27,8 @@ train_jobs=""       # models trained at once, on nproc/train_jobs threads each (
 asnorm_top_k=300    # AS-norm scores too (an extra Table 3 column); cohort: the ssl_train tracks
 ssl_eval_batch_size=16  # B of stage 4's identity task (0: the training B, as the paper)
 leakage_steps=""    # stage 4's post-hoc leakage probes, training steps (default: the preset's; 0: none)
+downstream=true       # the downstream tasks' data (synthetic CREMA-D, RAVDESS, LRW; VoxCeleb1
+                      # identification) in stages 1-2 and their evaluation; false: none of it
 downstream_eval=true  # stage 8 runs the downstream tasks (emotion, words, speaker id)
 
 . utils/parse_options.sh
@@ -61,9 +63,9 @@ case $preset in
     # Stage 7 and 8 models of each paper (a paper whose configs are "" has none).
     finetune_nagrani="ssl_id_content_dis"; finetune_recon="recon_phones"
     probe_nagrani="ssl_id_content_dis"; probe_recon=""
-    # Its two configs are unequal (40 s and 170 s): side by side on one thread each, the
-    # longer one would finish alone on one thread, later than both in turn on two.
-    default_train_jobs=1
+    # Five configs, one long (content + identity + confusion, about 2 min on two threads):
+    # two at a time on one thread each, the other four train beside the long one.
+    default_train_jobs=2
     ;;
   full)
     default_root=full
@@ -129,6 +131,7 @@ esac
 [ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon"
 [ "$probe_tags" != "-" ] || probe_tags="$probe_nagrani $probe_recon"
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
+$downstream || downstream_opts=""
 downstream_tasks=""
 [ -n "$downstream_opts" ] && downstream_tasks="crema_d ravdess lrw speaker_id"
 [ -n "$leakage_steps" ] || leakage_steps=$default_leakage_steps
