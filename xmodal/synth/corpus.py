@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import multiprocessing
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from xmodal.synth import espeak, layout
 from xmodal.synth.channel import ChannelParams, apply_channel, sample_channel
 from xmodal.synth.coupling import AGE_RANGE, Latents, couple
 from xmodal.synth.face import FaceParams, SceneParams, render_frames, sample_face, sample_scene
+from xmodal.synth.generation_marker import begin_generation, finished_summary
 from xmodal.synth.lexicon import TOPIC_NAMES, sample_sentence
 from xmodal.synth.media import (FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FaceTrack, write_tracks,
                                 write_wav)
@@ -322,10 +322,7 @@ def _spec_json(spec: CorpusSpec) -> dict:
 
 def is_generated(root: Path, spec: CorpusSpec) -> bool:
     """True if ``root`` holds a complete corpus generated from exactly ``spec``."""
-    marker = root / "corpus.json"
-    if not marker.exists():
-        return False
-    return json.loads(marker.read_text())["spec"] == _spec_json(spec)
+    return finished_summary(Path(root) / "corpus.json", _spec_json(spec)) is not None
 
 
 def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool = False) -> dict:
@@ -336,18 +333,10 @@ def generate_corpus(spec: CorpusSpec, root: str | Path, nj: int = 1, force: bool
     """
     root = Path(root)
     marker = root / "corpus.json"
-    if is_generated(root, spec) and not force:
-        return json.loads(marker.read_text())
-    if marker.exists() and not force:
-        raise FileExistsError(f"{root} holds a corpus generated with other arguments "
-                              f"(see {marker}); pass --force or choose another directory")
-    for sub in ("voxceleb1", "voxceleb2", "annotations", "corpus.json"):
-        path = root / sub
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    root.mkdir(parents=True, exist_ok=True)
+    finished = begin_generation(root, marker.name, _spec_json(spec),
+                                ("voxceleb1", "voxceleb2", "annotations"), "a corpus", force)
+    if finished is not None:
+        return finished
 
     start = time.time()
     identities, jobs = plan_jobs(spec, root)

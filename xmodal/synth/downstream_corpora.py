@@ -39,7 +39,6 @@ import contextlib
 import dataclasses
 import json
 import multiprocessing
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from xmodal.synth.corpus import (TRACKS_PER_ENCODE, CorpusSpec, Identity, Perfor
                                  _rng, perform, sample_emotion, sample_identity)
 from xmodal.synth.emotion import EMOTIONS, NEUTRAL
 from xmodal.synth.face import sample_scene
+from xmodal.synth.generation_marker import begin_generation, finished_summary
 from xmodal.synth.lexicon import sample_sentence
 from xmodal.synth.media import (FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, _run, h264_aac_options,
                                 raw_inputs)
@@ -472,8 +472,7 @@ def _spec_json(spec: DownstreamSpec) -> dict:
 
 def is_generated(root: str | Path, spec: DownstreamSpec) -> bool:
     """True if ``root`` holds complete downstream corpora generated from exactly ``spec``."""
-    marker = Path(root) / MARKER
-    return marker.exists() and json.loads(marker.read_text())["spec"] == _spec_json(spec)
+    return finished_summary(Path(root) / MARKER, _spec_json(spec)) is not None
 
 
 def generate_downstream(spec: DownstreamSpec, root: str | Path, nj: int = 1,
@@ -488,18 +487,10 @@ def generate_downstream(spec: DownstreamSpec, root: str | Path, nj: int = 1,
     """
     root = Path(root)
     marker = root / MARKER
-    if is_generated(root, spec) and not force:
-        return json.loads(marker.read_text())
-    if marker.exists() and not force:
-        raise FileExistsError(f"{root} holds downstream corpora generated with other arguments "
-                              f"(see {marker}); pass --force or choose another directory")
-    for name in (*CORPORA, MARKER):
-        path = root / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    root.mkdir(parents=True, exist_ok=True)
+    finished = begin_generation(root, MARKER, _spec_json(spec), CORPORA, "downstream corpora",
+                                force)
+    if finished is not None:
+        return finished
 
     start = time.time()
     jobs = plan_downstream(spec, root)
