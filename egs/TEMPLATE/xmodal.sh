@@ -96,7 +96,7 @@ labelled_src=$datadir/spk_dev
 [ -n "$recon_configs" ] && [ -n "$random_init_recon_config" ] && baselines="$baselines random_init_xvector"
 
 # Small CPU models use two cores badly (1.4x the throughput when two models train side by side
-# on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3, 7 and 8 run
+# on one thread each, bench/parallel_training.py): with --train-jobs J, stages 3 and 7 run
 # up to J of their trainings at once, each pinned to nproc/J threads, so a run stays
 # reproducible on one machine. bg CMD... starts one; bg_wait STAGE waits for all and stops the
 # recipe if any failed (its log says why). Stage 8's jobs run on one thread each, so it runs
