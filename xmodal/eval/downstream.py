@@ -9,9 +9,10 @@ split's; a valid or test label the training split never had is an error naming i
 Features: every encoder the recipes train (and the floors) has ``forward_audio``, which
 gives per-step ``identity`` and ``content`` embeddings ``(B, D, S)``; the frozen features of
 a head are those steps, one row per step (``(1, D)`` for a head that pools, as the x-vector's
-identity does); every head asked for comes from one forward pass. An utterance shorter than the encoder's ``min_frames`` is tiled to it (as
-stage 5 does, ``extract.repeat_pad``). Features are written once per (encoder, dump dir,
-head) as a Kaldi ark/scp pair and read back on reruns.
+identity does); every head asked for comes from one forward pass. An utterance shorter
+than the encoder's ``min_frames`` is tiled to it (as stage 5 does, ``extract.repeat_pad``).
+Features are written once per (encoder, dump dir, head) as a Kaldi ark/scp pair and read
+back on reruns.
 
 The result keeps each test utterance's outcome (1 right, 0 wrong), so two encoders can be
 compared on the same utterances by a paired bootstrap over speakers.
