@@ -8,8 +8,8 @@ from scipy.stats import norm
 from xmodal.eval import bootstrap
 from xmodal.eval.bootstrap import (METRICS, TrialSpeakerError, cluster_bootstrap_accuracy,
                                    cluster_bootstrap_ratio,
-                                   paired_bootstrap, speaker_bootstrap, speaker_replicates,
-                                   trial_speakers, utterance_speaker)
+                                   paired_bootstrap, seed_paired_bootstrap, speaker_bootstrap,
+                                   speaker_replicates, trial_speakers, utterance_speaker)
 from xmodal.eval.metrics import metrics_dict
 
 # Speaker effects of the simulation: target scores shift by u_s ~ N(0, SIGMA_T^2), a
@@ -169,6 +169,46 @@ def test_paired_result_is_the_percentile_test_on_shared_replicates():
         tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
         assert result[key]["p_value"] == min(1.0, 2 * tail)
         assert result[key]["ci"] == pytest.approx(np.percentile(diffs, [2.5, 97.5]), rel=1e-9)
+
+
+def test_seeds_that_agree_give_the_per_seed_paired_test():
+    """Seeds with identical models: drawing seeds changes nothing, so the interval is the
+    paired bootstrap's (same speaker draws)."""
+    rng = np.random.default_rng(8)
+    scores, labels, enroll, test = simulate(rng)
+    other = scores + 0.4 * rng.normal(size=len(scores))
+    paired = paired_bootstrap(scores, other, labels, enroll, test, n_boot=300, seed=4)["eer"]
+    over = seed_paired_bootstrap([scores] * 3, [other] * 3, labels, enroll, test, n_boot=300,
+                                 seed=4)
+    assert over["per_seed"] == [pytest.approx(paired["difference"])] * 3
+    assert over["difference"] == pytest.approx(paired["difference"])
+    assert over["ci"] == pytest.approx(paired["ci"], rel=1e-9)
+    assert over["p_value"] == paired["p_value"] and over["n_seeds"] == 3
+
+
+def test_seeds_that_disagree_are_not_a_significant_difference():
+    """Seed 0's A is clearly better, seed 1's clearly worse: each seed's paired test is
+    significant, the method's mean effect over seeds is not."""
+    rng = np.random.default_rng(5)
+    scores, labels, enroll, test = simulate(rng)
+    worse = [scores + 0.6 * rng.normal(size=len(scores)) for _ in range(2)]
+    a, b = [scores, worse[0]], [worse[1], scores]
+    per_seed = [paired_bootstrap(x, y, labels, enroll, test, n_boot=400)["eer"]
+                for x, y in zip(a, b)]
+    assert [p["significant"] for p in per_seed] == [True, True]
+    assert per_seed[0]["difference"] < 0 < per_seed[1]["difference"]
+    over = seed_paired_bootstrap(a, b, labels, enroll, test, n_boot=400)
+    low, high = over["ci"]
+    assert low < 0 < high and not over["significant"] and over["p_value"] > 0.05
+    assert high - low > max(p["ci"][1] - p["ci"][0] for p in per_seed)
+
+
+def test_seed_bootstrap_needs_paired_seeds():
+    scores, labels, enroll, test = small_design(2)
+    with pytest.raises(ValueError, match="same number"):
+        seed_paired_bootstrap([scores, scores], [scores], labels, enroll, test)
+    with pytest.raises(ValueError, match=">= 2"):
+        seed_paired_bootstrap([scores], [scores], labels, enroll, test)
 
 
 def test_equally_good_systems_are_rarely_significant():

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def seed_dir(root: Path, identity_acc: float, shift: float, floor_shift: float,
@@ -86,4 +87,11 @@ def test_reconstruction_claims_on_every_seed(tmp_path: Path, score_lines):
     assert [line.endswith("| yes |") for line in md.splitlines()
             if line.startswith(("| 0 | " + claim, "| 1 | " + claim))] == [True, False]
     assert "1 of 2 hold" in md
+    # Over seeds: the mean of the two seeds' differences, each as its own row says.
+    differences = [line.split(" | ")[4].split()[0] for line in md.splitlines()
+                   if line.startswith(("| 0 | " + claim, "| 1 | " + claim))]
+    over = [line for line in md.splitlines() if line.startswith("| " + claim + " | 2 | ")]
+    assert len(over) == 1 and over[0].split(" | ")[2] == " ".join(differences)
+    mean = sum(float(d) for d in differences) / 2
+    assert float(over[0].split(" | ")[3].split()[0]) == pytest.approx(mean, abs=0.006)
     assert "| 1 | Reconstruction, no content input | 20.00 [9.00, 30.00] | 0.500 |" in md

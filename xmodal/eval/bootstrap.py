@@ -277,6 +277,49 @@ def paired_bootstrap(scores_a, scores_b, labels, enroll_spk, test_spk, n_boot: i
     return result
 
 
+def seed_paired_bootstrap(scores_a: Sequence, scores_b: Sequence, labels, enroll_spk,
+                          test_spk, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+                          ) -> dict[str, object]:
+    """Compare methods A and B, each trained with several seeds, on the same trials.
+
+    ``scores_a[s]``/``scores_b[s]`` are the scores of training seed s's models (paired by
+    seed). The quantity is the mean over seeds of the EER difference A - B: the method's
+    effect, not one trained model's. A per-seed paired bootstrap treats the trained models
+    as fixed, so its interval leaves out how much a change of seed moves the difference;
+    here each replicate draws the speakers (one draw shared by every seed, since all score
+    the same trials) *and* the seeds, with replacement, and averages the drawn seeds'
+    differences. With few seeds the drawn seeds take few distinct values and the interval
+    is too narrow (a seed bootstrap of S values has variance (S-1)/S of the sample's), so
+    this needs more seeds than a reproduce run's three to say much.
+
+    Returns ``difference`` (mean over seeds), ``ci``, a two-sided ``p_value`` (as
+    ``paired_bootstrap``'s), ``significant``, ``per_seed`` (each seed's difference),
+    ``n_seeds``, ``ci_level``, ``n_boot``, ``n_speakers``, ``n_redrawn``; EER only.
+    """
+    check_level(level)
+    if len(scores_a) != len(scores_b) or len(scores_a) < 2:
+        raise ValueError(f"need the same number (>= 2) of seeds for A and B, got "
+                         f"{len(scores_a)} and {len(scores_b)}")
+    n_seeds = len(scores_a)
+    per_seed = np.array([metrics_dict(a, labels)["eer"] - metrics_dict(b, labels)["eer"]
+                         for a, b in zip(scores_a, scores_b)])
+    boot = speaker_replicates([*scores_a, *scores_b], labels, enroll_spk, test_spk, n_boot,
+                              seed)
+    diffs = np.stack([boot.values[k]["eer"] - boot.values[n_seeds + k]["eer"]
+                      for k in range(n_seeds)], axis=1)             # (n_boot, n_seeds)
+    # A stream of its own for the seed draws, so the speaker draws match paired_bootstrap's.
+    rng = np.random.default_rng([seed, 1])
+    drawn = draw_multiplicities(rng, n_boot, n_seeds)
+    means = (diffs * drawn).sum(axis=1) / n_seeds
+    low, high = percentile_interval(means, level)
+    tail = min(np.mean(means <= 0), np.mean(means >= 0))
+    return {"difference": float(per_seed.mean()), "ci": [low, high],
+            "p_value": float(min(1.0, 2.0 * tail)), "significant": bool(low > 0 or high < 0),
+            "per_seed": [float(d) for d in per_seed], "n_seeds": n_seeds, "ci_level": level,
+            "n_boot": int(n_boot), "n_speakers": len(boot.speakers),
+            "n_redrawn": boot.n_redrawn}
+
+
 def cluster_bootstrap_ratio(numerators, denominators, clusters, n_boot: int = 1000,
                             seed: int = 0, level: float = 0.95) -> dict[str, float | int]:
     """A ratio of sums, sum(numerators) / sum(denominators), with a percentile interval from

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from xmodal.data.datadir import read_table
-from xmodal.eval.bootstrap import TrialSpeakerError, paired_bootstrap, trial_speakers
+from xmodal.eval.bootstrap import (TrialSpeakerError, paired_bootstrap, seed_paired_bootstrap,
+                                   trial_speakers)
 from xmodal.eval.scoring import PathLike, ScoreFile, ScoringError, read_labelled_scores
 
 
@@ -70,6 +71,26 @@ def compare_score_files(a: PathLike, b: PathLike, *, utt2spk: PathLike | None = 
     except ValueError as err:
         raise ScoringError(f"{a} vs {b}: {err}") from None
     return {"a": str(a), "b": str(b), **result}
+
+
+def compare_over_seeds(pairs: list[tuple[PathLike, PathLike]], *,
+                       utt2spk: PathLike | None = None, n_boot: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> dict[str, object]:
+    """``bootstrap.seed_paired_bootstrap`` of the EER difference A - B, one (A, B) pair of
+    score files per training seed, all on the same trials (aligned to the first A file)."""
+    speakers = None if utt2spk is None else read_table(utt2spk, require_sorted=False)
+    reference = read_labelled_scores(pairs[0][0])
+    aligned = [[align_scores(reference, read_labelled_scores(path)) for path in pair]
+               for pair in pairs]
+    try:
+        sides = trial_speakers(reference.enroll, reference.test, reference.labels, speakers)
+        return seed_paired_bootstrap([a for a, _ in aligned], [b for _, b in aligned],
+                                     reference.labels, *sides, n_boot=n_boot, seed=seed,
+                                     level=level)
+    except TrialSpeakerError as err:
+        raise ScoringError(f"{pairs[0][0]}:{err.index + 1}: {err.reason}") from None
+    except ValueError as err:
+        raise ScoringError(f"{len(pairs)} seed pairs: {err}") from None
 
 
 def comparison_summary(result: dict[str, object]) -> str:

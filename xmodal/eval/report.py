@@ -269,10 +269,18 @@ def check_hypotheses(exp: Path, trial: str, utt2spk: Path | None,
         if not all(p.exists() for p in paths):
             continue
         eer = compare_score_files(*paths, utt2spk=utt2spk, n_boot=n_boot)["eer"]
-        worse = eer["significant"] and eer["difference"] > 0
-        better = eer["significant"] and eer["difference"] < 0
-        results.append(Hypothesis(a, b, claim, eer, better if claim == "beats" else not worse))
+        results.append(Hypothesis(a, b, claim, eer, claim_holds(claim, eer)))
     return results
+
+
+def claim_holds(claim: str, eer: dict) -> bool:
+    """Whether a paired EER comparison of A with B supports "A ``claim`` B": "beats" needs
+    A significantly lower, "at least as good" needs A not significantly higher."""
+    if claim == "beats":
+        return eer["significant"] and eer["difference"] < 0
+    if claim == "at least as good":
+        return not (eer["significant"] and eer["difference"] > 0)
+    raise ValueError(f"unknown claim '{claim}' (beats, at least as good)")
 
 
 def difference_cell(eer: dict, n_boot: int) -> str:
