@@ -134,17 +134,26 @@ fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "stage 2: dump audio features and face frames"
+  # Job J dumps part J of every set: one process per set and part would spend more time
+  # importing torch (about 3 s) than dumping the small sets.
+  todo_data=""; todo_parts=""; todo_dump=""
   for x in $sets $downstream_sets; do
     if [ -f "$dumpdir/$x/.done" ]; then
       log "  $dumpdir/$x is complete; skipping"
       continue
     fi
-    python -m xmodal.bin.split_data $datadir/$x $nj
-    $dump_cmd JOB=1:$nj $dumpdir/$x/log/dump.JOB.log \
-      python -m xmodal.bin.dump --config $dump_config \
-        --data-dir $datadir/$x/split$nj/JOB --out-dir $dumpdir/$x --job JOB
-    python -m xmodal.bin.merge_dump --data-dir $datadir/$x --out-dir $dumpdir/$x --num-jobs $nj
+    utils/split_data.sh $datadir/$x $nj
+    todo_data="$todo_data $datadir/$x"; todo_parts="$todo_parts $datadir/$x/split$nj/JOB"
+    todo_dump="$todo_dump $dumpdir/$x"
   done
+  if [ -n "$todo_dump" ]; then
+    log "  dumping$todo_dump (logs: $dumpdir/log/dump.*.log)"
+    $dump_cmd JOB=1:$nj $dumpdir/log/dump.JOB.log \
+      python -m xmodal.bin.dump --config $dump_config --data-dir $todo_parts \
+        --out-dir $todo_dump --job JOB
+    python -m xmodal.bin.merge_dump --data-dir $todo_data --out-dir $todo_dump --num-jobs $nj \
+      --job-log $dumpdir/log/dump.JOB.log
+  fi
 fi
 # data.batch_size is the global batch: the same config trains the same model on 1 process,
 # $ngpu GPUs or $num_nodes nodes. --standalone picks a free port, so two single-node runs on

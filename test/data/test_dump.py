@@ -154,20 +154,38 @@ def test_killed_job_leaves_nothing_that_looks_complete(vox_tree, tmp_path):
 
 
 def test_pipeline_through_launcher_and_clis(vox_tree, tmp_path, capsys):
+    """Stage 2 as the recipe runs it: each job dumps its part of every set."""
     data, out = tmp_path / "data", tmp_path / "dump"
+    data_test, out_test = tmp_path / "data_test", tmp_path / "dump_test"
     prepare_vox2(vox_tree.vox2, "dev", data, audio="pipe")
+    prepare_vox2(vox_tree.vox2, "test", data_test, audio="pipe")
     config = tmp_path / "dump.yaml"
     config.write_text("face_size: 24\nface_gray: true\n")
     assert split_data.main([str(data), "2"]) == 0
+    assert split_data.main([str(data_test), "2"]) == 0
+    log = tmp_path / "log" / "dump.JOB.log"
     run_jobs([sys.executable, "-m", "xmodal.bin.dump", "--config", str(config), "--data-dir",
-              f"{data}/split2/JOB", "--out-dir", str(out), "--job", "JOB"], (1, 2),
-             f"{out}/log/dump.JOB.log", max_parallel=2)
-    assert "dump job 1: 2 utterances dumped, 0 skipped" in (out / "log" / "dump.1.log").read_text()
-    assert merge_dump_cli.main(["--data-dir", str(data), "--out-dir", str(out),
-                                "--num-jobs", "2"]) == 0
-    assert "3 utterances dumped, 0 skipped" in capsys.readouterr().err
+              f"{data}/split2/JOB", f"{data_test}/split2/JOB", "--out-dir", str(out),
+              str(out_test), "--job", "JOB"], (1, 2), str(log), max_parallel=2)
+    assert "dump job 1: 2 utterances dumped, 0 skipped" in (tmp_path / "log" / "dump.1.log"
+                                                             ).read_text()
+    assert merge_dump_cli.main(["--data-dir", str(data), str(data_test), "--out-dir", str(out),
+                                str(out_test), "--num-jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"merge_dump {out}: 3 utterances dumped, 0 skipped" in err
+    # The fixture's vox2 test set has one utterance whose audio and video lengths disagree.
+    assert f"merge_dump {out_test}: 1 utterances dumped, 1 skipped" in err
+    assert (out_test / ".done").exists()
+    assert list(kaldiio.load_scp(str(out_test / "feats.scp"))) == ["id09000/DDDDDDDDDDD/00001"]
     faces = kaldiio.load_scp(str(out / "faces.scp"))
     assert faces["id00001/AAAAAAAAAAA/00002"].shape == (20, 24, 24, 1)
+    assert dump_cli.main(["--data-dir", f"{data}/split2/1", f"{data_test}/split2/1",
+                          "--out-dir", str(out), "--job", "1"]) == 1
+    assert "2 --data-dir but 1 --out-dir" in capsys.readouterr().err
+    assert merge_dump_cli.main(["--data-dir", str(data_test), "--out-dir", str(out_test),
+                                "--num-jobs", "3", "--force", "--job-log", str(log)]) == 1
+    assert (f"dump job 3 did not complete: {out_test}/feats.3.scp is missing "
+            f"(see {tmp_path}/log/dump.3.log)") in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("face_sise: 24\n")
     assert dump_cli.main(["--config", str(bad), "--data-dir", f"{data}/split2/1",

@@ -122,11 +122,13 @@ def _merged_face_format(jobs: list[JobOutputs]) -> str:
 
 
 def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
-               num_jobs: int) -> MergeSummary:
+               num_jobs: int, job_log: str | None = None) -> MergeSummary:
     """Merge the outputs of dump jobs ``1..num_jobs`` of ``data_dir`` into the data dir ``out_dir``.
 
-    Fails (``DumpError``) if a job's files are missing, an utterance of wav.scp is neither
-    dumped nor skipped, or an ark an scp points at does not exist. Writes ``out_dir/.done`` last.
+    Fails (``DumpError``) if a job's files are missing (naming the job's log, ``job_log`` with
+    JOB for the job number, default ``out_dir/log/dump.JOB.log``), an utterance of wav.scp is
+    neither dumped nor skipped, or an ark an scp points at does not exist. Writes
+    ``out_dir/.done`` last.
     """
     source_dir = DataDir(data_dir)
     source = source_dir.load()
@@ -137,8 +139,9 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         needed = [job.feats_scp, job.num_frames, job.skipped]
         for path in needed + ([job.faces_scp, job.face_format] if has_video else []):
             if not path.is_file():
+                log = (job_log or f"{out.root}/log/dump.JOB.log").replace("JOB", str(job.job))
                 raise DumpError(f"dump job {job.job} did not complete: {path} is missing "
-                                f"(see {out.root}/log/dump.{job.job}.log)")
+                                f"(see {log})")
     feats = _merge_tables([job.feats_scp for job in jobs])
     num_frames = _merge_tables([job.num_frames for job in jobs])
     skipped = _merge_tables([job.skipped for job in jobs])
