@@ -77,7 +77,7 @@ def downstream_table(exp: Path, tags: list[str], tasks: list[str], names: dict[s
     ceiling = [load_result(exp, CEILING, t, "content") for t in tasks]
     if any(ceiling):
         row("supervised end to end (ceiling)", "-", ceiling, [""] * len(tasks))
-    untrained_floors = ("random_init", "random_init_xvector")
+    untrained_floors = ("random_init", *RANDOM_INIT.values())
     floors = {(b, h): [load_result(exp, b, t, h) for t in tasks]
               for b in untrained_floors for h in HEADS}
     logmel = [load_result(exp, LOGMEL, t, "content") for t in tasks]
