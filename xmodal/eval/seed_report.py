@@ -154,11 +154,13 @@ def write_recon_seed_report(out: Path, seeds: dict[str, Path], tags: list[str],
             numbers.append(f"| {seed} | {name(tag)} | {metric_cell(m, 'eer', 2)} | "
                            f"{metric_cell(m, 'mindcf_p0.01', 3)} |")
     table = "\n".join(rows)
+    # Seeds trained beyond a reproduce run's (local/seed_study.sh) stop at stage 6: no tables.
+    own = [f"`{exp}/RESULTS.md`" for exp in seeds.values() if (exp / "RESULTS.md").is_file()]
     md = f"""# Stafylakis et al. 2019 over {len(seeds)} seeds
 
 Code: commit `{git_commit()}`; machine: {cpu_model()}. Seeds: {', '.join(seeds)} (the
 training seed of every model; the corpus is the same). Each seed's own tables:
-{', '.join(f'`{exp}/RESULTS.md`' for exp in seeds.values())}. Each claim is a paired bootstrap
+{', '.join(own) or 'none'}. Each claim is a paired bootstrap
 over speakers of the EER difference on the same trials ("beats": significantly lower; "at
 least as good": not significantly higher); brackets are 95% intervals.
 
