@@ -239,7 +239,7 @@ def dump_skips(ctx, data: Path, reason: str) -> None:
                            "--out-dir", out, "--job", "1")
     assert status == 0, err
     assert_line(err, re.escape(f"dump: skipping {BAD}: ") + reason)
-    assert_line(err, re.escape("dump job 1: 1 utterances dumped, 1 skipped"))
+    assert_line(err, re.escape(f"dump job 1: 1 utterances dumped, 1 skipped ({data} -> {out})"))
     skipped = read_table(out / "skipped.1")
     assert list(skipped) == [BAD] and re.fullmatch(reason, skipped[BAD])
     assert list(read_table(out / "feats.1.scp")) == [GOOD]
