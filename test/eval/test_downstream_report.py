@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xmodal.eval.downstream_report import downstream_table
+from xmodal.eval.downstream_report import MIN_TEST_SPEAKERS, downstream_table
 
 SPEAKERS = [f"s{i:02d}" for i in range(30) for _ in range(4)]
 KEYS = [f"{s}-u{j}" for j, s in enumerate(SPEAKERS)]
@@ -54,6 +54,26 @@ def test_marks_compare_with_the_floors_of_the_same_architecture(tmp_path: Path):
             ] == ["| Untrained encoder (floor) | identity | 100.0 [95.0, 105.0] | - |",
                   "| random_init_xvector (floor) | identity | 50.0 [45.0, 55.0] | - |"]
     assert table.splitlines()[-1] == "| chance (majority class) | - | 25.0 | - |"
+
+
+def test_too_few_test_speakers_get_no_mark(tmp_path: Path):
+    """One test speaker: every bootstrap replicate is the same, so any difference would look
+    significant; below MIN_TEST_SPEAKERS there is no mark."""
+    for n_speakers, mark in ((MIN_TEST_SPEAKERS - 1, "??"), (MIN_TEST_SPEAKERS, "++")):
+        exp = tmp_path / str(n_speakers)
+        n = 4 * n_speakers
+        keys = KEYS[:n]
+        for tag, right in (("mean_logmel", [i % 2 for i in range(n)]),
+                           ("random_init", [0] * n), ("ssl_identity", [1] * n)):
+            out = exp / tag / "downstream"
+            out.mkdir(parents=True)
+            head = "content" if tag == "mean_logmel" else "identity"
+            (out / f"crema_d_{head}.json").write_text(json.dumps({
+                "task": "crema_d", "head": head, "accuracy": sum(right) / n, "ci": [0, 1],
+                "chance": 0.25, "outcomes": dict(zip(keys, right)),
+                "speakers": dict(zip(keys, SPEAKERS[:n]))}))
+        table = downstream_table(exp, ["ssl_identity"], ["crema_d"], {}, n_boot=200)
+        assert f"| ssl_identity | identity | 100.0 [0.0, 100.0] {mark} |" in table
 
 
 def test_results_on_different_utterances_cannot_be_compared(tmp_path: Path):

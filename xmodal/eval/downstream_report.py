@@ -21,6 +21,9 @@ from xmodal.eval.downstream_classifier import paired_accuracy_comparison
 from xmodal.eval.embedding_sets import HEADS
 
 LOGMEL, CEILING = "mean_logmel", "downstream_ceiling"
+# Fewer test speakers than this: no paired mark. A bootstrap over one speaker has a single
+# value (every difference "significant"), and over a handful it cannot estimate the spread.
+MIN_TEST_SPEAKERS = 5
 RANDOM_INIT = {"reconstruction": "random_init_xvector"}  # other methods: random_init
 TASK_NAMES = {"crema_d": "emotion (CREMA-D)", "ravdess": "emotion (RAVDESS)",
               "lrw": "words (LRW)", "speaker_id": "speaker id (VoxCeleb1)"}
@@ -40,13 +43,16 @@ def random_init_of(exp: Path, tag: str) -> str:
 
 
 def compare(a: dict, b: dict | None, n_boot: int) -> str:
-    """``+`` (a significantly better than b), ``-`` (worse), ``=`` (no difference shown), or
-    ``.`` (b not run); the same test utterances in the same order are required."""
+    """``+`` (a significantly better than b), ``-`` (worse), ``=`` (no difference shown),
+    ``.`` (b not run) or ``?`` (fewer than ``MIN_TEST_SPEAKERS`` test speakers: not tested);
+    the same test utterances are required."""
     if b is None:
         return "."
     keys = sorted(a["outcomes"])
     if keys != sorted(b["outcomes"]):
         raise ValueError(f"{a['task']}: the two results were tested on different utterances")
+    if len({a["speakers"][k] for k in keys}) < MIN_TEST_SPEAKERS:
+        return "?"
     result = paired_accuracy_comparison(np.array([a["outcomes"][k] for k in keys]),
                                         np.array([b["outcomes"][k] for k in keys]),
                                         [a["speakers"][k] for k in keys], n_boot=n_boot)
@@ -114,7 +120,9 @@ frame features (`xmodal.bin.downstream`; the classifier and its early stopping o
 validation split: `conf/downstream.yaml`), on speaker-disjoint splits. After each cell, two
 marks from a paired bootstrap over speakers on the same test utterances: the first against
 the log-mel floor, the second against the same architecture untrained; `+` significantly
-better, `-` significantly worse, `=` not told apart (noise), `.` floor not run.
+better, `-` significantly worse, `=` not told apart (noise), `.` floor not run, `?` not
+tested (fewer than {MIN_TEST_SPEAKERS} test speakers: a bootstrap over so few cannot
+estimate the spread, and its interval is not to be read either).
 
 {downstream_table(exp, tags, tasks, names, n_boot)}
 
