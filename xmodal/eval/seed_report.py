@@ -175,9 +175,9 @@ least as good": not significantly higher); brackets are 95% intervals.
 A seed's interval treats its trained models as fixed; a change of seed moves the
 difference too. Here each claim's quantity is the mean over seeds of A - B, with an interval
 from drawing speakers and seeds together (`bootstrap.seed_paired_bootstrap`): a claim holds
-over seeds when that mean passes the same test. With three seeds the seed draws take few
-values and the interval is too narrow: read it as a summary, and `local/seed_study.sh` for
-more seeds.
+over seeds when that mean passes the same test. With few seeds (a reproduce run's three) the
+seed draws take few values and the interval is too narrow: read it as a summary there;
+`local/seed_study.sh` trains more seeds.
 
 | claim | seeds | A - B per seed | mean A - B [95% CI] | p | holds |
 |---|---|---|---|---|---|
