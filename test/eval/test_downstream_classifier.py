@@ -12,9 +12,9 @@ import torch
 
 from xmodal.eval import downstream_classifier
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
-from xmodal.eval.downstream_classifier import (ClassifierConfig, FeatureSet, TrainedClassifier,
-                                               accuracy_with_ci, paired_accuracy_comparison,
-                                               train_classifier)
+from xmodal.eval.downstream_classifier import (MIN_TEST_SPEAKERS, ClassifierConfig, FeatureSet,
+                                               TrainedClassifier, accuracy_with_ci,
+                                               paired_accuracy_comparison, train_classifier)
 
 D = 8
 # Fast settings for the tiny sets: a large lr reaches the optimum in tens of epochs.
@@ -289,6 +289,20 @@ def test_a_better_system_is_significant_with_the_right_sign():
     assert worse["difference"] == -0.5 and worse["ci"][1] < 0
     assert worse["significant"] and worse["p_value"] < 0.01
     assert better["n_speakers"] == 30 and better["n_test"] == 120
+
+
+def test_too_few_speakers_are_never_significant():
+    """One speaker: every replicate is that speaker, the interval has zero width and would
+    exclude 0 for any difference; below MIN_TEST_SPEAKERS nothing is tested."""
+    always = np.ones(40)
+    for n_speakers, testable in ((1, False), (MIN_TEST_SPEAKERS - 1, False),
+                                 (MIN_TEST_SPEAKERS, True)):
+        # Every speaker: half its utterances right, so every replicate differs by 0.5.
+        speakers = np.arange(40) % n_speakers
+        half = (np.arange(40) // n_speakers) % 2
+        result = paired_accuracy_comparison(always, half, speakers)
+        assert result["testable"] is testable and result["significant"] is testable
+        assert result["ci"][0] > 0  # the interval alone would have called it
 
 
 def hand_paired(correct_a, correct_b, speakers, n_boot, seed, level):

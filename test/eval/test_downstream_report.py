@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xmodal.eval.downstream_report import MIN_TEST_SPEAKERS, downstream_table
+from xmodal.eval.downstream_classifier import MIN_TEST_SPEAKERS
+from xmodal.eval.downstream_report import downstream_table
 
 SPEAKERS = [f"s{i:02d}" for i in range(30) for _ in range(4)]
 KEYS = [f"{s}-u{j}" for j, s in enumerate(SPEAKERS)]

@@ -348,6 +348,12 @@ def accuracy_with_ci(correct: np.ndarray, speakers: Sequence[str], n_boot: int =
             "n_boot": int(n_boot), "ci_level": level}
 
 
+# Fewer test speakers than this: a paired comparison tests nothing. A bootstrap over one
+# speaker has a single value (every difference would be "significant"), and over a handful
+# it cannot estimate the spread.
+MIN_TEST_SPEAKERS = 5
+
+
 def paired_accuracy_comparison(correct_a: np.ndarray, correct_b: np.ndarray,
                                speakers: Sequence[str], n_boot: int = 1000, seed: int = 0,
                                level: float = 0.95) -> dict:
@@ -359,8 +365,9 @@ def paired_accuracy_comparison(correct_a: np.ndarray, correct_b: np.ndarray,
     percentile interval ``ci``, the two-sided ``p_value`` of ``bootstrap.paired_bootstrap``
     (twice the smaller fraction of replicate differences on either side of 0, each side
     including 0, capped at 1), ``significant`` (the interval excludes 0), ``n_test``,
-    ``n_speakers``, ``n_boot`` and ``ci_level``. A system's replicate accuracies are those
-    ``accuracy_with_ci`` draws with the same seed.
+    ``n_speakers``, ``n_boot`` and ``ci_level``, and ``testable``: whether there are at least
+    ``MIN_TEST_SPEAKERS`` speakers; when not, ``significant`` is False whatever the interval.
+    A system's replicate accuracies are those ``accuracy_with_ci`` draws with the same seed.
     """
     check_n_boot(n_boot)
     check_level(level)
@@ -382,8 +389,10 @@ def paired_accuracy_comparison(correct_a: np.ndarray, correct_b: np.ndarray,
         diffs[start:start + len(m)] = (m @ gains) / (m @ sizes)
     low, high = percentile_interval(diffs, level)
     tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
+    testable = n_speakers >= MIN_TEST_SPEAKERS
     return {"a": float(a.mean()), "b": float(b.mean()),
             "difference": float(a.mean() - b.mean()), "ci": [low, high],
-            "p_value": float(min(1.0, 2.0 * tail)), "significant": bool(low > 0 or high < 0),
+            "p_value": float(min(1.0, 2.0 * tail)),
+            "significant": testable and bool(low > 0 or high < 0), "testable": testable,
             "n_test": len(a), "n_speakers": n_speakers, "n_boot": int(n_boot),
             "ci_level": level}

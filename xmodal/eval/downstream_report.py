@@ -17,13 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.config import read_yaml
-from xmodal.eval.downstream_classifier import paired_accuracy_comparison
+from xmodal.eval.downstream_classifier import MIN_TEST_SPEAKERS, paired_accuracy_comparison
 from xmodal.eval.embedding_sets import HEADS
 
 LOGMEL, CEILING = "mean_logmel", "downstream_ceiling"
-# Fewer test speakers than this: no paired mark. A bootstrap over one speaker has a single
-# value (every difference "significant"), and over a handful it cannot estimate the spread.
-MIN_TEST_SPEAKERS = 5
 RANDOM_INIT = {"reconstruction": "random_init_xvector"}  # other methods: random_init
 TASK_NAMES = {"crema_d": "emotion (CREMA-D)", "ravdess": "emotion (RAVDESS)",
               "lrw": "words (LRW)", "speaker_id": "speaker id (VoxCeleb1)"}
@@ -51,11 +48,11 @@ def compare(a: dict, b: dict | None, n_boot: int) -> str:
     keys = sorted(a["outcomes"])
     if keys != sorted(b["outcomes"]):
         raise ValueError(f"{a['task']}: the two results were tested on different utterances")
-    if len({a["speakers"][k] for k in keys}) < MIN_TEST_SPEAKERS:
-        return "?"
     result = paired_accuracy_comparison(np.array([a["outcomes"][k] for k in keys]),
                                         np.array([b["outcomes"][k] for k in keys]),
                                         [a["speakers"][k] for k in keys], n_boot=n_boot)
+    if not result["testable"]:
+        return "?"
     if not result["significant"]:
         return "="
     return "+" if result["difference"] > 0 else "-"
