@@ -275,25 +275,32 @@ fi
 tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
 recon_tags=""; for conf in $recon_configs; do recon_tags="$recon_tags $(basename "$conf" .yaml)"; done
 
-# extract EXP "SET...": stage-5 embeddings of the sets, nj jobs each embedding its part of
-# every set (one model load per job), merged and completeness-checked per set. The model is
-# EXP's (or, for EXP named mean_logmel, the mean log-mel vector).
+# extract NAME "EXP..." "SET...": stage-5 embeddings of the sets by every model, in nj jobs
+# that each load every model once and embed their part of every set (a process that imports
+# torch takes seconds to start: one per model and set would be most of the stage), then one
+# merge that checks each set's completeness. A model is an experiment, or for EXP named
+# mean_logmel the mean log-mel vector. Logs: $expdir/log/NAME.JOB.log.
 extract() {
-  local exp=$1 x model="--exp-dir $1" args=""
-  [ "$(basename $exp)" = mean_logmel ] && model="--mean-logmel"
-  for x in $2; do
-    [ -f "$exp/emb/$x/.done" ] && continue
+  local name=$1 exp x models="" args="" merges="" todo
+  for exp in $2; do
+    todo=false
+    for x in $3; do
+      [ -f "$exp/emb/$x/.done" ] && continue
+      todo=true; merges="$merges --out-dir $exp/emb/$x --data-dir $dumpdir/$x"
+    done
+    $todo || continue
+    if [ "$(basename $exp)" = mean_logmel ]; then models="$models --mean-logmel $exp"
+    else models="$models --exp-dir $exp"; fi
+  done
+  [ -n "$models" ] || return 0
+  for x in $3; do
     # Split the dump dir, not $datadir: utterances that stage 2 skipped have no features.
     python -m xmodal.bin.split_data $dumpdir/$x $nj
-    args="$args --feats-dir $dumpdir/$x --data-dir $dumpdir/$x/split$nj/JOB --out-dir $exp/emb/$x"
+    args="$args --feats-dir $dumpdir/$x --data-dir $dumpdir/$x/split$nj/JOB --out-dir {exp}/emb/$x"
   done
-  [ -n "$args" ] || return 0
-  $extract_cmd JOB=1:$nj $exp/emb/log/extract.JOB.log \
-    python -m xmodal.bin.extract $model $args --device $device --job JOB
-  for x in $2; do
-    [ -f "$exp/emb/$x/.done" ] || python -m xmodal.bin.merge_embeddings --out-dir $exp/emb/$x \
-      --num-jobs $nj --data-dir $dumpdir/$x
-  done
+  $extract_cmd JOB=1:$nj $expdir/log/$name.JOB.log \
+    python -m xmodal.bin.extract $models $args --device $device --job JOB
+  python -m xmodal.bin.merge_embeddings --num-jobs $nj $merges
 }
 
 # score EMB_DIR OUT_DIR: every trial list scored by raw cosine (the paper's Table 3:
@@ -340,7 +347,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     utils/subset_data_dir.sh --num-spk all --num-utt $([ $n -gt $mean_tracks ] && echo $mean_tracks || echo all) \
       --seed 0 $dumpdir/ssl_train $dumpdir/ssl_train_sample
   fi
-  for tag in $tags $recon_tags $baselines; do extract $expdir/$tag "$extract_sets"; done
+  models=""; for tag in $tags $recon_tags $baselines; do models="$models $expdir/$tag"; done
+  extract extract "$models" "$extract_sets"
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
@@ -354,8 +362,9 @@ fi
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "stage 7: limited-label fine-tuning (label budgets $finetune_subsets) and supervised baseline"
   for n in $budgets; do subset $n; done
+  models=""; for tag in $finetune_tags; do models="$models $expdir/$tag"; done
+  extract extract_spk_dev "$models" spk_dev
   for tag in $finetune_tags; do
-    extract $expdir/$tag spk_dev
     for n in $budgets; do
       ft=$expdir/$tag/finetune/spk_dev_$n
       if [ ! -f $ft/layer.pt ]; then
@@ -377,11 +386,9 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
     fi
   done
   bg_wait "stage 7"
-  for n in $budgets; do
-    sup=$expdir/supervised_spk_dev_$n
-    extract $sup "ssl_train_sample spk_test"
-    score $sup/emb $sup/scores
-  done
+  models=""; for n in $budgets; do models="$models $expdir/supervised_spk_dev_$n"; done
+  extract extract_supervised "$models" "ssl_train_sample spk_test"
+  for n in $budgets; do score $expdir/supervised_spk_dev_$n/emb $expdir/supervised_spk_dev_$n/scores; done
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then

@@ -249,9 +249,48 @@ def test_mean_logmel_floor_is_the_mean_feature_vector(tiny_dump, tmp_path):
     for key, matrix in feats.items():
         np.testing.assert_allclose(vectors[key], np.asarray(matrix).mean(axis=0), rtol=1e-5,
                                    atol=1e-5)
+    # Beside a model the floor needs a dir of its own, and every --out-dir must say where.
     both = run("python", "-m", "xmodal.bin.extract", "--mean-logmel", "--exp-dir", "x",
                "--feats-dir", str(tiny_dump / "ssl_test"), "--out-dir", str(out), check=False)
-    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert both.returncode == 2 and "--mean-logmel beside --exp-dir needs its own dir" in \
+        both.stderr
+    fixed = run("python", "-m", "xmodal.bin.extract", "--mean-logmel", str(tmp_path / "m"),
+                "--exp-dir", "x", "--feats-dir", str(tiny_dump / "ssl_test"), "--out-dir",
+                str(out), check=False)
+    assert fixed.returncode == 2 and "every --out-dir must hold {exp}" in fixed.stderr
+
+
+def test_several_models_in_one_process_equal_one_model_each(extracted, exp_dir, tmp_path):
+    """Stage 5's jobs: two experiments and the mean log-mel floor embed two sets in one
+    process per job (each model into its own dir), merged in one process: the vectors are
+    those each model gives alone."""
+    dump, single = extracted
+    second = tmp_path / "second"
+    shutil.copytree(exp_dir, second, ignore=shutil.ignore_patterns("emb"))
+    other = tmp_path / "dump_copy"
+    shutil.copytree(dump, other)
+    floor = tmp_path / "mean_logmel"
+    sets = []
+    for d in (dump, other):
+        sets += ["--feats-dir", str(d), "--data-dir", str(d / f"split{NUM_JOBS}" / "JOB"),
+                 "--out-dir", f"{{exp}}/emb/{d.name}"]
+    run("utils/run.sh", f"JOB=1:{NUM_JOBS}", str(tmp_path / "log" / "extract.JOB.log"),
+        "python", "-m", "xmodal.bin.extract", "--exp-dir", str(exp_dir), "--exp-dir",
+        str(second), "--mean-logmel", str(floor), *sets, "--job", "JOB")
+    merges = []
+    for model in (exp_dir, second, floor):
+        for d in (dump, other):
+            merges += ["--out-dir", str(model / "emb" / d.name), "--data-dir", str(d)]
+    run("python", "-m", "xmodal.bin.merge_embeddings", "--num-jobs", str(NUM_JOBS), *merges)
+    feats = kaldiio.load_scp(str(dump / "feats.scp"))
+    expected = {key: np.asarray(m).mean(axis=0) for key, m in feats.items()}
+    alone = dict(kaldiio.load_scp_sequential(str(single / "identity.scp")))
+    for model, reference in ((exp_dir, alone), (second, alone), (floor, expected)):
+        for d in (dump, other):
+            got = dict(kaldiio.load_scp_sequential(str(model / "emb" / d.name / "identity.scp")))
+            assert list(got) == list(alone) and (model / "emb" / d.name / ".done").is_file()
+            for key, vector in got.items():
+                np.testing.assert_allclose(vector, reference[key], atol=1e-5, rtol=0)
 
 
 def test_init_model_is_the_untrained_start_of_training(tmp_path, train_config):
