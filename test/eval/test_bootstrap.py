@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 from xmodal.eval import bootstrap
 from xmodal.eval.bootstrap import (METRICS, TrialSpeakerError, cluster_bootstrap_accuracy,
-                                   cluster_bootstrap_ratio,
+                                   cluster_bootstrap_ratio, cluster_paired_difference,
                                    paired_bootstrap, seed_paired_bootstrap, speaker_bootstrap,
                                    speaker_replicates, trial_speakers, utterance_speaker)
 from xmodal.eval.metrics import metrics_dict
@@ -271,6 +271,48 @@ def test_cluster_ratio_resamples_whole_clusters_of_items():
         cluster_bootstrap_ratio([0, 1], [0, 0], ["a", "b"])
     with pytest.raises(ValueError, match="equal-length"):
         cluster_bootstrap_ratio([1, 2], [3], ["a", "b"])
+
+
+def test_cluster_paired_difference_resamples_whole_clusters_of_pairs():
+    # Errors of two systems on the same windows of 8 identities: the hand-drawn resamples
+    # take every window of a drawn identity, and the point estimate is the mean difference.
+    rng = np.random.default_rng(5)
+    clusters = np.repeat([f"id{k}" for k in range(8)], [2, 5, 3, 4, 1, 6, 2, 3])
+    a = rng.normal(1.0, 0.3, len(clusters))
+    b = a + rng.normal(0.2, 0.3, len(clusters))
+    result = cluster_paired_difference(a, b, clusters, n_boot=300, seed=6)
+    assert result["difference"] == pytest.approx(np.mean(a - b))
+    assert (result["a"], result["b"]) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
+    assert (result["n_clusters"], result["n_items"]) == (8, len(a))
+    names = np.unique(clusters)
+    draws = np.random.default_rng(6).integers(0, 8, size=(300, 8))
+    diffs = np.array([np.concatenate([(a - b)[clusters == names[d]] for d in row]).mean()
+                      for row in draws])
+    assert result["ci"] == pytest.approx(list(np.percentile(diffs, [2.5, 97.5])))
+    tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
+    assert result["p_value"] == pytest.approx(min(1.0, 2 * tail))
+    assert result["significant"] == (result["ci"][1] < 0)
+
+
+def test_cluster_paired_difference_of_a_constant_shift_and_of_noise():
+    clusters = np.repeat(np.arange(10), 5)
+    a = np.random.default_rng(7).normal(size=50)
+    shifted = cluster_paired_difference(a + 0.5, a, clusters, n_boot=200)
+    assert shifted["ci"] == pytest.approx([0.5, 0.5]) and shifted["significant"]
+    assert shifted["p_value"] == 0.0
+    # Per-identity offsets shared by the pair cancel; pure noise is rarely significant.
+    significant = 0
+    for k in range(40):
+        rng = np.random.default_rng(100 + k)
+        offsets = rng.normal(0, 3, 10)[clusters]
+        significant += cluster_paired_difference(offsets + rng.normal(size=50),
+                                                 offsets + rng.normal(size=50), clusters,
+                                                 n_boot=300, seed=k)["significant"]
+    assert significant <= 6
+    with pytest.raises(ValueError, match="equal-length"):
+        cluster_paired_difference([1.0, 2.0], [1.0], ["a", "b"])
+    with pytest.raises(ValueError, match="finite"):
+        cluster_paired_difference([1.0, np.nan], [1.0, 2.0], ["a", "b"])
 
 
 def test_utterance_speaker_uses_utt2spk_then_the_voxceleb_prefix():
