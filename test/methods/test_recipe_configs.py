@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 TRAINING_YAMLS = sorted([*REPO.glob("egs/*/v1/conf/**/ssl_*.yaml"),
                          *REPO.glob("egs/*/v1/conf/**/recon_*.yaml"),
                          *REPO.glob("egs/*/v1/conf/**/xvector_*.yaml"),
-                         *REPO.glob("egs/*/v1/conf/**/supervised.yaml")])
+                         *REPO.glob("egs/*/v1/conf/**/supervised.yaml"),
+                         *REPO.glob("egs/*/v1/conf/**/facegen*.yaml")])
 
 
 def flat(cfg) -> dict[str, object]:
@@ -52,6 +53,10 @@ for recipe in ("egs/voxceleb/v1/conf", "egs/mini_voxceleb/v1/conf", "egs/mini_vo
     for name, keys in RECON_VARIANTS.items():
         if (REPO / recipe / name).exists():
             VARIANTS[f"{recipe}/{name}"] = ("recon_phones.yaml", keys)
+VARIANTS["egs/voxceleb/v1/conf/facegen_shukla_outside.yaml"] = (
+    "facegen_shukla.yaml", {"data.still_frame": "outside_window"})
+VARIANTS["egs/mini_voxceleb/v1/conf/facegen_same_window.yaml"] = (
+    "facegen.yaml", {"data.still_frame": "same_window"})
 VARIANTS["egs/mini_voxceleb/v1/conf/recon_noisy.yaml"] = (
     "recon_phones.yaml", {"data.content": "noisy"})
 

@@ -30,6 +30,7 @@ UTT_TABLE_FILES = {
     "video": "video.scp",
     "text": "text",
     "feats": "feats.scp",
+    "wave": "wave.scp",
     "faces": "faces.scp",
     "utt2num_frames": "utt2num_frames",
     "utt2av_offset": "utt2av_offset",
@@ -179,6 +180,7 @@ class DataDirTables:
     video: dict[str, str] | None = None
     text: dict[str, str] | None = None
     feats: dict[str, str] | None = None
+    wave: dict[str, str] | None = None
     faces: dict[str, str] | None = None
     utt2num_frames: dict[str, str] | None = None
     utt2av_offset: dict[str, str] | None = None

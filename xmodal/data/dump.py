@@ -4,6 +4,8 @@
 writes into ``OUT``:
 
     feats.J.ark/.scp     float32 (4V, n_mels) log-mel, Kaldi matrices
+    wave.J.ark/.scp      float32 (640V,) 16 kHz samples, Kaldi vectors, if ``waveform``: the
+                         audio the features were computed from, for raw-waveform encoders
     faces.J.ark/.scp     face frames (V, S, S, C), if video.scp: uint8 arrays (kaldiio numpy
                          format), raw or JPEG-coded per ``face_format`` (``face_store``)
     face_format.J        the format of faces.J.ark, if video.scp
@@ -51,6 +53,9 @@ class DumpConfig:
     n_mels: int = 40
     # Audio longer or shorter than 640 samples x video frames by more than this is skipped.
     av_tolerance_s: float = 0.1
+    # Also dump each utterance's 16 kHz samples (wave.J.ark), aligned like the features:
+    # encoders of raw waveform (face_generation's) read them; 4x the size of 40 log-mel bins.
+    waveform: bool = False
 
     def __post_init__(self):
         if self.face_size < 1 or self.n_mels < 1 or self.av_tolerance_s < 0:
@@ -79,8 +84,10 @@ def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def dump_utterance(wav_spec: str, wav_where: str, video_path: str | None, video_where: str,
-                   config: DumpConfig, logmel: LogMel) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features ``(4V, n_mels)`` and faces ``(V, S, S, C)`` (``None`` without video) of one utt.
+                   config: DumpConfig, logmel: LogMel
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Features ``(4V, n_mels)``, faces ``(V, S, S, C)`` (``None`` without video) and the
+    float32 audio ``(640V,)`` the features were computed from, of one utterance.
 
     Raises ``SkipUtterance`` when audio and video lengths disagree by more than the tolerance
     (decoded AAC is a little longer than the source: within tolerance it is cropped to 640V).
@@ -103,8 +110,8 @@ def dump_utterance(wav_spec: str, wav_where: str, video_path: str | None, video_
                 f"audio/video length mismatch: {len(audio)} samples vs {n_frames} frames x "
                 f"{SAMPLES_PER_VIDEO_FRAME} ({excess / SAMPLE_RATE:+.3f} s, tolerance "
                 f"{config.av_tolerance_s} s)")
-    audio = fit_length(audio, SAMPLES_PER_VIDEO_FRAME * n_frames)
-    return logmel_for_video(audio, n_frames, logmel), faces
+    audio = np.asarray(fit_length(audio, SAMPLES_PER_VIDEO_FRAME * n_frames), np.float32)
+    return logmel_for_video(audio, n_frames, logmel), faces, audio
 
 
 def skip_reason(err: Exception) -> str:
@@ -152,6 +159,8 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
     logmel = LogMel(config.n_mels)
     num_frames, skipped = {}, {}
     arks = [(outputs.feats_ark, outputs.feats_scp)]
+    if config.waveform:
+        arks.append((outputs.wave_ark, outputs.wave_scp))
     if has_video:
         arks.append((outputs.faces_ark, outputs.faces_scp))
     try:
@@ -163,6 +172,9 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
         with contextlib.ExitStack() as stack:
             feats_writer = stack.enter_context(kaldiio.WriteHelper(
                 f"ark,scp:{temporary(outputs.feats_ark)},{temporary(outputs.feats_scp)}"))
+            wave_writer = stack.enter_context(kaldiio.WriteHelper(
+                f"ark,scp:{temporary(outputs.wave_ark)},{temporary(outputs.wave_scp)}"
+            )) if config.waveform else None
             # kaldiio's numpy format, written without kaldiio's in-memory copies of the frames.
             faces_writer = stack.enter_context(NumpyArkWriter(
                 temporary(outputs.faces_ark), temporary(outputs.faces_scp))) if has_video else None
@@ -171,7 +183,7 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
             for utt, wav_spec in progress:
                 video = tables.video[utt] if has_video else None
                 try:
-                    feats, faces = dump_utterance(
+                    feats, faces, audio = dump_utterance(
                         wav_spec, f"{data.wav_scp}:{wav_lines[utt]}", video,
                         f"{data.video_scp}:{video_lines.get(utt)}", config, logmel)
                 except (SkipUtterance, MediaError) as err:
@@ -179,6 +191,8 @@ def dump_data_dir(data_dir: str | os.PathLike, out_dir: str | os.PathLike, job_i
                     tqdm.write(f"dump: skipping {utt}: {skipped[utt]}", file=sys.stderr)
                     continue
                 _write(feats_writer, outputs.feats_ark, utt, feats)
+                if wave_writer is not None:
+                    _write(wave_writer, outputs.wave_ark, utt, audio)
                 if faces_writer is not None:
                     _write(faces_writer, outputs.faces_ark, utt,
                            encode_track(faces, config.face_format, config.jpeg_quality))

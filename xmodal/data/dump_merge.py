@@ -1,8 +1,9 @@
 """Stage 2, the end: check a set's dump jobs and merge them into one dump dir.
 
 ``merge_dump`` checks that every utterance was dumped or skipped, and turns ``OUT`` into a
-data dir of the dumped utterances (feats.scp, faces.scp, face_format, utt2num_frames, the
-source tables, filtered trials) marked ``OUT/.done``. File work only: no torch here, so the
+data dir of the dumped utterances (feats.scp, wave.scp if the jobs dumped waveforms,
+faces.scp, face_format, utt2num_frames, the source tables, filtered trials) marked
+``OUT/.done``. File work only: no torch here, so the
 merge of a set costs no model library start-up (``xmodal.data.dump`` runs the jobs).
 """
 from __future__ import annotations
@@ -46,6 +47,14 @@ class JobOutputs:
         return self.path("feats.{job}.scp")
 
     @property
+    def wave_ark(self) -> Path:
+        return self.path("wave.{job}.ark")
+
+    @property
+    def wave_scp(self) -> Path:
+        return self.path("wave.{job}.scp")
+
+    @property
     def faces_ark(self) -> Path:
         return self.path("faces.{job}.ark")
 
@@ -67,8 +76,8 @@ class JobOutputs:
 
     def all_files(self) -> list[Path]:
         """Every final file of the job, its completion mark ``skipped`` first."""
-        return [self.skipped, self.num_frames, self.feats_scp, self.feats_ark, self.faces_scp,
-                self.faces_ark, self.face_format]
+        return [self.skipped, self.num_frames, self.feats_scp, self.feats_ark, self.wave_scp,
+                self.wave_ark, self.faces_scp, self.faces_ark, self.face_format]
 
 
 def is_done(out_dir: str | os.PathLike) -> bool:
@@ -121,6 +130,16 @@ def _merged_face_format(jobs: list[JobOutputs]) -> str:
     return formats[jobs[0].job]
 
 
+def _dumped_waveforms(jobs: list[JobOutputs]) -> bool:
+    """Whether ``jobs`` dumped waveforms (``wave.J.scp``): all of them or none."""
+    wrote = {job.job: job.wave_scp.is_file() for job in jobs}
+    if len(set(wrote.values())) > 1:
+        missing = [j for j, w in wrote.items() if not w]
+        raise DumpError(f"{jobs[0].out_dir}: some dump jobs wrote waveforms (wave.J.scp) and "
+                        f"others did not (e.g. job {missing[0]}); rerun them with one config")
+    return all(wrote.values())
+
+
 def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                num_jobs: int, job_log: str | None = None) -> MergeSummary:
     """Merge the outputs of dump jobs ``1..num_jobs`` of ``data_dir`` into the data dir ``out_dir``.
@@ -143,11 +162,12 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                 raise DumpError(f"dump job {job.job} did not complete: {path} is missing "
                                 f"(see {log})")
     feats = _merge_tables([job.feats_scp for job in jobs])
+    wave = _merge_tables([job.wave_scp for job in jobs]) if _dumped_waveforms(jobs) else None
     num_frames = _merge_tables([job.num_frames for job in jobs])
     skipped = _merge_tables([job.skipped for job in jobs])
     faces = _merge_tables([job.faces_scp for job in jobs]) if has_video else None
     face_format = _merged_face_format(jobs) if has_video else None
-    for name, table in (("utt2num_frames", num_frames), ("faces.scp", faces)):
+    for name, table in (("utt2num_frames", num_frames), ("wave.scp", wave), ("faces.scp", faces)):
         if table is not None and list(table) != list(feats):
             raise DumpError(f"{out.root}: the utterances of {name} differ from feats.scp")
     unaccounted = [u for u in source.wav if u not in feats and u not in skipped]
@@ -159,15 +179,19 @@ def merge_dump(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     if foreign:
         raise DumpError(f"{out.root}: utterance '{foreign[0]}' is not in {source_dir}; stale "
                         "output of another data dir?")
-    for ark in sorted({v.rsplit(":", 1)[0] for v in [*feats.values(), *(faces or {}).values()]}):
+    for ark in sorted({v.rsplit(":", 1)[0] for v in [*feats.values(), *(wave or {}).values(),
+                                                       *(faces or {}).values()]}):
         if not os.path.isfile(ark):
             raise DumpError(f"{out.root}: ark '{ark}' named in an scp does not exist")
     if not feats:
         raise DumpError(f"{out.root}: every utterance was skipped (see {out.root}/skipped)")
     dumped = source.subset(feats)
     dumped.feats, dumped.faces, dumped.utt2num_frames = feats, faces, num_frames
+    dumped.wave = wave
     # A merge that fails part-way (e.g. a full disk) must not leave an old mark standing.
     out.file(DONE_MARKER).unlink(missing_ok=True)
+    if wave is None:  # a wave.scp of an earlier dump with waveforms would be stale
+        out.file("wave.scp").unlink(missing_ok=True)
     out.write(dumped)
     if face_format is not None:
         write_face_format(out.file(FORMAT_FILE), face_format)

@@ -2,7 +2,9 @@
 
 A batch holds B distinct face-tracks; from each, N consecutive face frames and the audio
 features of the same 1.2 s (for N=30): feature frames [4s, 4s+4N) pair with video frames
-[s, s+N) (100 feature frames/s, 25 video frames/s; see ``xmodal.data.features``). Which tracks
+[s, s+N) (100 feature frames/s, 25 video frames/s; see ``xmodal.data.features``). With
+``audio="wave"`` the audio is the dump's 16 kHz samples instead (``wave.scp``, a dump with
+``waveform: true``): samples [640s, 640s+640N). Which tracks
 and which start frames are drawn is a pure function of (seed, epoch, batch index), so a run
 is reproducible, a resumed run sees the same batches, and each DDP rank can take its own
 slice of every global batch without communication.
@@ -23,24 +25,36 @@ from torch.utils.data import Dataset, Sampler
 
 from xmodal.data.datadir import DataDirError, read_table
 from xmodal.data.face_store import read_face_format, read_window
+from xmodal.data.features import SAMPLES_PER_VIDEO_FRAME
 from xmodal.data.scp import ScpReader
 
 log = logging.getLogger(__name__)
 
 FEATS_PER_FRAME = 4
+# Audio of a dump dir a window can carry -> its rows per video frame.
+AUDIO_PER_FRAME = {"feats": FEATS_PER_FRAME, "wave": SAMPLES_PER_VIDEO_FRAME}
 
 
 class TrackWindowDataset(Dataset):
     """Windows of a dumped set, indexed by ``(track index, start frame)`` pairs."""
 
-    def __init__(self, dump_dir: str | Path, n_frames: int, apply_av_offset: bool = False):
+    def __init__(self, dump_dir: str | Path, n_frames: int, apply_av_offset: bool = False,
+                 audio: str = "feats"):
         """With ``apply_av_offset``, each track's ``utt2av_offset`` (VoxCeleb2's ``Offset``,
         video frames by which the mouth lags the audio) re-aligns its windows: the faces of
-        video frames [v, v+N) pair with the audio of frames [v - offset, v - offset + N)."""
+        video frames [v, v+N) pair with the audio of frames [v - offset, v - offset + N).
+        ``audio``: ``feats`` (log-mel) or ``wave`` (samples; ``AUDIO_PER_FRAME``)."""
         dump_dir = Path(dump_dir)
         self.dump_dir = dump_dir
         num_frames = read_table(dump_dir / "utt2num_frames")
-        self._feats = ScpReader(dump_dir / "feats.scp")
+        if audio not in AUDIO_PER_FRAME:
+            raise ValueError(f"audio must be one of {sorted(AUDIO_PER_FRAME)}, got {audio!r}")
+        if not (dump_dir / f"{audio}.scp").is_file():
+            raise DataDirError(f"{dump_dir / f'{audio}.scp'}: not found" + (
+                " (dump the set with 'waveform: true' in the dump config)"
+                if audio == "wave" else ""))
+        self._per_frame = AUDIO_PER_FRAME[audio]
+        self._feats = ScpReader(dump_dir / f"{audio}.scp")
         self._faces = ScpReader(dump_dir / "faces.scp")
         self.n_frames = n_frames
         offsets = {k: 0 for k in self._faces}
@@ -81,6 +95,15 @@ class TrackWindowDataset(Dataset):
         utt2spk = read_table(path)
         return np.array([utt2spk[key] for key in self.keys])
 
+    def face_frames(self, track: int, start: int, n: int) -> np.ndarray:
+        """Face frames ``[start, start + n)`` (uint8 ``(n, S, S, C)``) of track ``track``,
+        counted in video frames of the track (not re-aligned by its av offset)."""
+        key = self.keys[track]
+        try:
+            return read_window(self._faces.spec(key), self.face_format, start, n)
+        except (OSError, ValueError) as err:  # a missing ark; a bad or truncated entry
+            raise DataDirError(f"{self._faces.where(key)}: key '{key}': {err}") from None
+
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         track, start = item
         key = self.keys[track]
@@ -88,18 +111,15 @@ class TrackWindowDataset(Dataset):
         # ``start`` counts from the first frame where both streams exist once aligned.
         offset = int(self.offsets[track])
         video_start, audio_start = start + max(0, offset), start + max(0, -offset)
-        first, last = FEATS_PER_FRAME * audio_start, FEATS_PER_FRAME * (audio_start + n)
+        first, last = self._per_frame * audio_start, self._per_frame * (audio_start + n)
         feats = self._feats[key][first:last]
         if not np.isfinite(feats).all():
             raise DataDirError(f"{self._feats.where(key)}: key '{key}' has NaN or inf features "
                                f"in frames {first}-{last}")
-        try:
-            faces = read_window(self._faces.spec(key), self.face_format, video_start, n)
-        except (OSError, ValueError) as err:  # a missing ark; a bad or truncated entry
-            raise DataDirError(f"{self._faces.where(key)}: key '{key}': {err}") from None
+        faces = self.face_frames(track, video_start, n)
         # A copy of the features: kaldiio may hand out read-only views, which torch must not
         # wrap. The faces are a fresh array already.
-        return torch.from_numpy(np.array(feats)), torch.from_numpy(faces)
+        return torch.from_numpy(np.array(feats, dtype=np.float32)), torch.from_numpy(faces)
 
 
 def window_batch(dataset: TrackWindowDataset, items: list[tuple[int, int]]

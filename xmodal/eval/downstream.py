@@ -36,7 +36,7 @@ from xmodal.data.vector_ark import vector_writer
 from xmodal.eval.downstream_classifier import (ClassifierConfig, FeatureSet, accuracy_with_ci,
                                                train_classifier)
 from xmodal.eval.embedding_sets import HEADS
-from xmodal.eval.extract import checked_features, repeat_pad
+from xmodal.eval.extract import checked_input, input_scp, repeat_pad
 
 SPLITS = ("train", "valid", "test")
 
@@ -45,9 +45,9 @@ SPLITS = ("train", "valid", "test")
 def encoder_frames(model: nn.Module, feats: np.ndarray, heads: Sequence[str]
                    ) -> dict[str, np.ndarray]:
     """Frozen per-step features ``(S, D)`` float32 of each of ``heads`` for one utterance's
-    log-mel ``(T, n_mels)`` (tiled to the encoder's ``min_frames`` if shorter), from one
-    forward pass. Runs alone: padding a batch would change the trunks' per-utterance
-    normalisation."""
+    log-mel ``(T, n_mels)``, or samples ``(T,)`` for a waveform encoder (tiled to the
+    encoder's ``min_frames`` if shorter), from one forward pass. Runs alone: padding a batch
+    would change the trunks' per-utterance normalisation."""
     unknown = [h for h in heads if h not in HEADS]
     if unknown or not heads:
         raise ValueError(f"heads must be some of {HEADS}, got {list(heads)!r}")
@@ -60,7 +60,8 @@ def write_features(model: nn.Module, dump_dir: str | os.PathLike, heads: Sequenc
                    out_dir: str | os.PathLike,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, Path]:
     """``out_dir/<head>.scp`` (and ark) for each of ``heads``: that head's frozen features of
-    every utterance of ``dump_dir/feats.scp``, all heads from one forward pass, each written
+    every utterance of ``dump_dir/feats.scp`` (``wave.scp`` for a waveform encoder:
+    ``xmodal.eval.extract.input_scp``), all heads from one forward pass, each written
     once: an existing scp is kept as it is (a pair is renamed into place only when complete).
     ``progress(done, total)`` is called as it goes."""
     out_dir = Path(out_dir)
@@ -68,17 +69,17 @@ def write_features(model: nn.Module, dump_dir: str | os.PathLike, heads: Sequenc
     todo = [head for head in heads if not scps[head].is_file()]
     if not todo:
         return scps
+    scp = input_scp(model, dump_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reader = ScpReader(Path(dump_dir) / "feats.scp")
+    reader = ScpReader(scp)
     keys = sorted_keys(reader)
-    n_mels = model.cfg.n_mels
-    where = str(Path(dump_dir) / "feats.scp")
     model.eval()
     with ExitStack() as stack:
         writers = {head: stack.enter_context(vector_writer(out_dir / f"{head}.ark", scps[head]))
                    for head in todo}
         for i, key in enumerate(keys):
-            frames = encoder_frames(model, checked_features(key, reader[key], where, n_mels), todo)
+            frames = encoder_frames(model, checked_input(model, key, reader[key],
+                                                         reader.where(key)), todo)
             for head, write in writers.items():
                 write(key, frames[head])
             if progress is not None:

@@ -15,6 +15,10 @@
 - Any audio encoder with ``forward_audio`` (``identity`` and ``content`` as ``(B, D, S)``),
   ``min_frames`` and ``cfg.n_mels`` is extracted the same way: the two-stream model, the
   x-vector extractor (whose ``identity`` is one pooled step), the mean log-mel floor.
+- An encoder of raw waveform (``input_kind = "waveform"``, e.g. face_generation's) reads the
+  dump dir's ``wave.scp`` (16 kHz samples, ``DumpConfig.waveform``) instead of ``feats.scp``;
+  its frames (``min_frames``, ``crop_frames``) are then samples. Every other encoder reads
+  log-mel (``input_kind`` absent or ``"logmel"``).
 - An empty feature matrix, NaN/inf, a wrong number of bins or an scp entry that cannot be
   loaded (ark missing, offset past its end) is an error naming the utterance and
   ``feats.scp:line``.
@@ -71,11 +75,12 @@ class ExtractConfig:
 
 
 def repeat_pad(feats: np.ndarray, min_frames: int = MIN_FRAMES) -> np.ndarray:
-    """``feats`` tiled along time up to exactly ``min_frames`` frames; longer input unchanged."""
+    """``feats`` (frames first: ``(T, bins)``, or ``(T,)`` samples) tiled along time up to
+    exactly ``min_frames`` frames; longer input unchanged."""
     if len(feats) >= min_frames:
         return feats
     repeats = -(-min_frames // len(feats))
-    return np.tile(feats, (repeats, 1))[:min_frames]
+    return np.tile(feats, (repeats,) + (1,) * (feats.ndim - 1))[:min_frames]
 
 
 def crop_starts(n_frames: int, crop_frames: int, hop: int) -> list[int]:
@@ -141,6 +146,39 @@ def checked_features(key: str, feats: np.ndarray, where: str, n_mels: int) -> np
     return feats
 
 
+def is_waveform_encoder(model: nn.Module) -> bool:
+    """Whether ``model`` reads 16 kHz samples (``input_kind = "waveform"``), not log-mel."""
+    return getattr(model, "input_kind", "logmel") == "waveform"
+
+
+def input_scp(model: nn.Module, dump_dir: str | os.PathLike) -> Path:
+    """The scp of ``dump_dir`` that ``model`` reads: ``wave.scp`` for a waveform encoder (an
+    ``ExtractError`` naming the dump dir if it has none), ``feats.scp`` otherwise."""
+    if not is_waveform_encoder(model):
+        return Path(dump_dir) / "feats.scp"
+    path = Path(dump_dir) / "wave.scp"
+    if not path.is_file():
+        raise ExtractError(f"{dump_dir}: no wave.scp, and the model encodes raw waveform: "
+                           "dump the set with 'waveform: true' in the dump config")
+    return path
+
+
+def checked_input(model: nn.Module, key: str, array: np.ndarray, where: str) -> np.ndarray:
+    """``array`` as ``model``'s float32 input: log-mel ``(T, cfg.n_mels)``
+    (``checked_features``), or samples ``(T,)`` for a waveform encoder; empty, wrongly shaped
+    or non-finite input fails naming ``where`` and ``key``."""
+    if not is_waveform_encoder(model):
+        return checked_features(key, array, where, model.cfg.n_mels)
+    wave = np.asarray(array, dtype=np.float32)
+    if wave.ndim != 1 or wave.shape[0] == 0:
+        raise ExtractError(f"{where}: utterance '{key}' is not a non-empty 1-D waveform "
+                           f"(shape {wave.shape})")
+    if not np.isfinite(wave).all():
+        raise ExtractError(f"{where}: utterance '{key}' has NaN or inf samples (first at "
+                           f"sample {int(np.argwhere(~np.isfinite(wave))[0][0])})")
+    return wave
+
+
 def feature_bins(feats_dir: str | os.PathLike) -> int:
     """Feature bins of a dump dir: the width of its first ``feats.scp`` entry."""
     reader = ScpReader(Path(feats_dir) / "feats.scp")
@@ -155,7 +193,8 @@ def extract_embeddings(model: nn.Module, feats_dir: str | os.PathLike,
                        data_dir: str | os.PathLike | None = None,
                        config: ExtractConfig | None = None,
                        device: str | torch.device = "cpu") -> ExtractStats:
-    """Embed the utterances of ``feats_dir/feats.scp`` into ``out_dir``.
+    """Embed the utterances of ``feats_dir/feats.scp`` (``wave.scp`` for a waveform encoder,
+    ``input_scp``) into ``out_dir``.
 
     ``data_dir`` (e.g. one part of a split of the dump dir) restricts the run to its
     utterances, each of which must have features. With ``job`` the run writes job files for
@@ -166,7 +205,7 @@ def extract_embeddings(model: nn.Module, feats_dir: str | os.PathLike,
     if 0 < config.crop_frames < min_frames:
         raise ExtractError(f"crop_frames {config.crop_frames} is shorter than the model's "
                            f"{min_frames}-frame minimum input")
-    feats_scp = Path(feats_dir) / "feats.scp"
+    feats_scp = input_scp(model, feats_dir)
     feats_table = ScpReader(feats_scp, require_sorted=True)
     keys = utterance_list(data_dir) if data_dir is not None else list(feats_table)
     missing = [key for key in keys if key not in feats_table]
@@ -196,8 +235,7 @@ def extract_embeddings(model: nn.Module, feats_dir: str | os.PathLike,
             chunk = keys[start:start + config.chunk_utts]
             inputs, owners = [], []
             for i, key in enumerate(chunk):
-                feats = checked_features(key, feats_table[key], feats_table.where(key),
-                                         model.cfg.n_mels)
+                feats = checked_input(model, key, feats_table[key], feats_table.where(key))
                 if len(feats) < min_frames:
                     padded[key] = str(len(feats))
                 pieces = utterance_inputs(feats, config, min_frames)

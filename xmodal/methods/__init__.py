@@ -12,13 +12,14 @@ from pathlib import Path
 import torch
 
 from xmodal.config import ConfigError, from_dict, read_yaml
-from xmodal.methods import cross_modal, reconstruction, supervised
+from xmodal.methods import cross_modal, face_generation, reconstruction, supervised
 from xmodal.train.checkpoint import load_checkpoint, load_model_weights
 from xmodal.train.config import RunConfig
 from xmodal.train.method import Method
 
 METHODS: dict[str, Method] = {m.name: m for m in (cross_modal.METHOD, supervised.METHOD,
-                                                  reconstruction.METHOD)}
+                                                  reconstruction.METHOD,
+                                                  face_generation.METHOD)}
 DEFAULT_METHOD = cross_modal.METHOD.name
 
 
