@@ -2,7 +2,7 @@
 VENV := tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo reproduce reproduce-nagrani reproduce-stafylakis test bench clean-demo
+.PHONY: setup demo reproduce reproduce-nagrani reproduce-stafylakis reproduce-shukla test bench clean-demo
 
 setup:
 	bash tools/install.sh
@@ -23,6 +23,9 @@ reproduce-nagrani: setup
 
 reproduce-stafylakis: setup
 	cd egs/mini_voxceleb/v1 && ./reproduce.sh --papers stafylakis --downstream false
+
+reproduce-shukla: setup
+	cd egs/mini_voxceleb/v1 && ./reproduce.sh --papers shukla --downstream false
 
 # The tests also need Slurm and MUNGE (the Slurm backend's test starts its own cluster).
 test:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 # Small but complete: every pool, two videos per speaker (target trials need two).
 TINY_CORPUS_ARGS = [
     "--seed", "7", "--size", "64", "--vox2-dev-speakers", "3", "--vox2-test-speakers", "2",
@@ -110,6 +111,34 @@ def learning_dump(tmp_path_factory) -> Path:
                          "--vox1-dev-speakers", "0", "--vox1-test-speakers", "0",
                          "--min-words", "4")
     return make_dump(corpus, root)
+
+
+@pytest.fixture(scope="session")
+def facegen_demo_run(learning_dump, tmp_path_factory):
+    """The demo's face-generation config as shipped, trained on ``learning_dump``'s 40 training
+    tracks, validated on its 6 held-out people; (exp dir, log entries, seconds)."""
+    import json
+    import time
+
+    import torch
+
+    from xmodal.methods import load_run_config
+    from xmodal.train.method import TrainingData
+    from xmodal.train.trainer import train
+
+    out = tmp_path_factory.mktemp("facegen") / "exp"
+    method, cfg = load_run_config(REPO / "egs/mini_voxceleb/v1/conf/demo/facegen.yaml")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    start = time.time()
+    try:
+        train(method, cfg, TrainingData(learning_dump / "ssl_train", learning_dump / "ssl_test"),
+              out, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.time() - start
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    return out, log, seconds
 
 
 def make_dump(corpus: Path, root: Path) -> Path:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The staged pipeline every xmodal recipe runs (called from egs/*/v1/run.sh).
 # Stage 1: data dirs (recipe's local/data.sh)   Stage 2: dump features and face frames
-# Stage 3: self-supervised training, one run per --ssl-configs and --recon-configs entry
+# Stage 3: self-supervised training, one run per --ssl-configs, --recon-configs and
+#          --facegen-configs entry
 # Stage 4: self-supervised task evaluation on ssl_test (paper Table 2) and the post-hoc
-#          leakage meter; fails if a trained loss did not leave chance
+#          leakage meter; the face generators' held-out tests (mouth error against two
+#          baselines, sync curve); fails if a trained loss did not leave chance
 # Stage 5: identity/content embeddings of spk_test and of a sample of ssl_train (Kaldi
 #          ark/scp), for the trained models and the floors (an untrained model, the mean
 #          log-mel vector)
@@ -29,6 +31,10 @@ ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.ya
 # Stafylakis et al. 2019 (method: reconstruction): x-vectors, trained on ssl_train's audio;
 # stage 4 (face-track tasks) skips them, stages 5-8 treat them like the cross-modal models.
 recon_configs=""
+# Shukla et al. 2020 (method: face_generation): audio encoders trained by generating the
+# lower face from the audio and a still frame, on ssl_train's face-tracks; stage 4 tests the
+# generator on ssl_test, stages 5-8 treat the audio encoder like every encoder.
+facegen_configs=""
 # The labelled set of the semi-supervised reconstruction configs (data.labels: labelled): a
 # spk_dev label budget N:M as for stage 7 (the data dir spk_dev_N_M).
 semisup_subset="250:6019"
@@ -187,7 +193,7 @@ subset() {
 }
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "stage 3: self-supervised training ($ssl_configs $recon_configs)"
+  log "stage 3: self-supervised training ($ssl_configs $recon_configs $facegen_configs)"
   if [ -n "$recon_configs" ]; then
     subset $semisup_subset
     # Units without labels, a property of the data (not of a training seed): one set, shared.
@@ -243,7 +249,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       $resume ${train_seed:+--seed $train_seed}
     log "  $tag trained in $(( $(date +%s) - start )) s"
   }
-  for conf in $ssl_configs $recon_configs; do
+  for conf in $ssl_configs $recon_configs $facegen_configs; do
     if [ -f "$expdir/$(basename "$conf" .yaml)/model.pt" ]; then
       log "  $expdir/$(basename "$conf" .yaml) is trained; skipping"
       continue
@@ -271,9 +277,23 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       exit 1
     fi
   done
+  for conf in $facegen_configs; do
+    tag=$(basename "$conf" .yaml)
+    [ -f "$expdir/$tag/generation_eval.json" ] && { log "  $tag evaluated; skipping"; continue; }
+    check=""; $chance_check || check="--no-check"
+    rc=0
+    python -m xmodal.bin.eval_generation --exp-dir "$expdir/$tag" --data-dir "$dumpdir/ssl_test" \
+      --n-boot $n_boot --device $device $check || rc=$?
+    if [ $rc -ne 0 ]; then
+      rm -f "$expdir/$tag/generation_eval.json"
+      [ $rc -eq 2 ] && log "stage 4: $conf's generator does not use the audio (above); stopping"
+      exit 1
+    fi
+  done
 fi
 tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
 recon_tags=""; for conf in $recon_configs; do recon_tags="$recon_tags $(basename "$conf" .yaml)"; done
+facegen_tags=""; for conf in $facegen_configs; do facegen_tags="$facegen_tags $(basename "$conf" .yaml)"; done
 
 # extract NAME "EXP..." "SET...": stage-5 embeddings of the sets by every model, in nj jobs
 # that each load every model once and embed their part of every set (a process that imports
@@ -329,7 +349,7 @@ score() {
 }
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "stage 5: embeddings of $extract_sets ($tags $recon_tags, floors: $baselines)"
+  log "stage 5: embeddings of $extract_sets ($tags $recon_tags $facegen_tags, floors: $baselines)"
   for b in $baselines; do
     [ -f $expdir/$b/model.pt ] && continue
     case $b in
@@ -347,13 +367,13 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     utils/subset_data_dir.sh --num-spk all --num-utt $([ $n -gt $mean_tracks ] && echo $mean_tracks || echo all) \
       --seed 0 $dumpdir/ssl_train $dumpdir/ssl_train_sample
   fi
-  models=""; for tag in $tags $recon_tags $baselines; do models="$models $expdir/$tag"; done
+  models=""; for tag in $tags $recon_tags $facegen_tags $baselines; do models="$models $expdir/$tag"; done
   extract extract "$models" "$extract_sets"
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "stage 6: scoring $trials"
-  for tag in $tags $recon_tags $baselines; do
+  for tag in $tags $recon_tags $facegen_tags $baselines; do
     score $expdir/$tag/emb $expdir/$tag/scores
     cat $expdir/$tag/scores/*.metrics.json
   done
@@ -404,7 +424,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
       --spm-dir $expdir/probe_spm
   done
   if [ -n "$channel_factors" ]; then
-    for tag in $tags $recon_tags $baselines; do
+    for tag in $tags $recon_tags $facegen_tags $baselines; do
       [ -f $expdir/$tag/channel_probe.json ] || python -m xmodal.bin.probe_channel \
         --emb-scp $expdir/$tag/emb/spk_test/identity.scp --factors $channel_factors \
         --out $expdir/$tag/channel_probe.json
@@ -414,7 +434,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   downstream_tags=""
   if [ -n "$downstream_tasks" ] && $downstream_eval; then
     last=${budgets##* }
-    downstream_tags="$tags $recon_tags"
+    downstream_tags="$tags $recon_tags $facegen_tags"
     [ -f $expdir/supervised_spk_dev_$last/model.pt ] && downstream_tags="$downstream_tags supervised_spk_dev_$last"
     for b in $baselines; do [ "$b" = mean_logmel ] || downstream_tags="$downstream_tags $b"; done
     task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot"
@@ -451,7 +471,8 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     done
   fi
   bg_wait "stage 8"
-  python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" --trials "$trials" \
+  python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" \
+    --facegen-tags "$facegen_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot \
     --downstream-tags "$downstream_tags" --downstream-tasks "$($downstream_eval && echo $downstream_tasks)"

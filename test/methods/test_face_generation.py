@@ -3,7 +3,6 @@ the waveform encoder and dump, paper-size steps, what the demo config learns, th
 network's loader, and stage 5 on its audio encoder."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -120,20 +119,9 @@ def test_paper_size_network_trains_on_tiny_inputs():
     assert first is not None and first.abs().sum() > 0
 
 
-@pytest.fixture(scope="module")
-def demo_run(learning_dump, tmp_path_factory):
-    """The demo config as shipped, trained on the 40 training tracks, validated on 6 held-out
-    people; returns (exp dir, log entries, seconds)."""
-    import time
-
-    out = tmp_path_factory.mktemp("facegen") / "exp"
-    method, cfg = load_run_config(DEMO)
-    start = time.time()
-    train(method, cfg, TrainingData(learning_dump / "ssl_train", learning_dump / "ssl_test"),
-          out, device="cpu")
-    seconds = time.time() - start
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    return out, log, seconds
+@pytest.fixture
+def demo_run(facegen_demo_run):
+    return facegen_demo_run
 
 
 def test_demo_training_lowers_held_out_mouth_l1_below_copying_the_still(demo_run):

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ssl-tags", required=True, help="space-separated SSL experiment tags")
     parser.add_argument("--recon-tags", default="", help="space-separated reconstruction "
                         "(Stafylakis et al.) experiment tags")
+    parser.add_argument("--facegen-tags", default="", help="space-separated face-generation "
+                        "(Shukla et al.) experiment tags")
     parser.add_argument("--trials", default="trials", help="trial list names (first one in Table 4)")
     parser.add_argument("--finetune-tags", default="", help="tags fine-tuned in stage 7")
     parser.add_argument("--subsets", default="all", help="stage 7's label budgets (data dirs "
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                           args.probe_tags.split(), args.baseline_tags.split(),
                           Path(args.utt2spk) if args.utt2spk else None, args.n_boot,
                           args.recon_tags.split(), args.downstream_tags.split(),
-                          args.downstream_tasks.split())
+                          args.downstream_tasks.split(), args.facegen_tags.split())
     except (ScoringError, DataDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ from xmodal.data.content_inputs import KINDS as CONTENT_KINDS  # noqa: E402
 from xmodal.eval.comparison import compare_score_files  # noqa: E402
 from xmodal.eval.det_plot import plot_det  # noqa: E402
 from xmodal.eval.downstream_report import downstream_section  # noqa: E402
+from xmodal.eval.generation_report import generation_section  # noqa: E402
 from xmodal.eval.scoring import read_score_file  # noqa: E402
 from xmodal.eval.ssl_results import accuracy_cell, chance_failures  # noqa: E402
 
@@ -61,7 +62,9 @@ NAMES = {"ssl_content": "Content loss only", "ssl_identity": "Identity loss only
          "recon_phones_classify": "Classification + reconstruction (phones)",
          "xvector_classify": "Classification only (x-vector)",
          "recon_phones_semisup": "Semi-supervised: small labelled set + reconstruction",
-         "xvector_semisup": "Classification on the small labelled set only"}
+         "xvector_semisup": "Classification on the small labelled set only",
+         "facegen": "Face generation",
+         "facegen_same_window": "Face generation, still frame from the window (paper)"}
 # Stafylakis et al.'s claims as tests on the same trials: (A, B, claim). "beats": A's EER is
 # significantly lower than B's; "at least as good": A's is not significantly higher.
 RECON_HYPOTHESES = (("recon_phones", "recon_none", "beats"),
@@ -512,16 +515,18 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
                  subsets: list[str], probe_tags: list[str], baselines: list[str] = (),
                  utt2spk: Path | None = None, n_boot: int = 1000,
                  recon_tags: list[str] = (), downstream_tags: list[str] = (),
-                 downstream_tasks: list[str] = ()) -> str:
+                 downstream_tasks: list[str] = (), facegen_tags: list[str] = ()) -> str:
     """Write ``exp/RESULTS.md``, ``exp/det.png`` and ``exp/<tag>/curves.png``; return the md.
 
     ``tags`` are the cross-modal models (Nagrani et al.), ``recon_tags`` the reconstruction
-    ones (Stafylakis et al.), scored on the same trials."""
+    ones (Stafylakis et al.), ``facegen_tags`` the face generators (Shukla et al.), scored on
+    the same trials."""
     trial = trials[0]
     baselines = list(baselines)
     recon_tags = list(recon_tags)
+    facegen_tags = list(facegen_tags)
     systems = {}
-    for tag in tags + recon_tags + baselines:
+    for tag in tags + recon_tags + facegen_tags + baselines:
         path = exp / tag / "scores" / f"{trial}.scores"
         if path.exists():
             systems[name(tag)] = read_score_file(path)
@@ -534,8 +539,12 @@ def write_report(exp: Path, tags: list[str], trials: list[str], finetune_tags: l
             systems[f"{label} ({budget_label(subsets[-1])})"] = read_score_file(path)
     if systems:
         plot_det(systems, exp / "det.png")
-    configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`" for tag in tags + recon_tags)
+    configs = "\n".join(f"- `{tag}`: `{exp.name}/{tag}/config.yaml`"
+                        for tag in tags + recon_tags + facegen_tags)
     recon = recon_section(exp, recon_tags, baselines, trials, utt2spk, n_boot) if recon_tags else ""
+    facegen = (generation_section(exp, facegen_tags, name,
+                                  table3(exp, facegen_tags + baselines, trials))
+               if facegen_tags else "")
     names = {t: name(t) for t in downstream_tags}
     names |= {t: f"Supervised baseline ({budget_label(t.split('supervised_spk_dev_')[1])})"
               for t in downstream_tags if t.startswith("supervised_spk_dev_")}
@@ -583,7 +592,7 @@ Paired comparisons with the supervised baseline trained on the same speakers:
 
 {comparison_table(finetune_pairs(exp, finetune_tags, subsets, trial), utt2spk, n_boot)}
 
-{recon}{downstream}## How much of the recording channel each embedding carries (`spk_test`)
+{recon}{facegen}{downstream}## How much of the recording channel each embedding carries (`spk_test`)
 
 A and B of a reconstruction pair share their recording, so encoding the channel is rewarded;
 verification trials pair different recordings. Ridge probes predict each channel parameter
@@ -591,7 +600,7 @@ of the synthetic corpus (band limits, EQ, reverberation, SNR, noise colour) from
 embedding, trained on half the speakers and tested on the other half (R², 1 = all of it,
 0 = none; interval over test speakers; the split itself moves R² by about 0.1).
 
-{channel_table(exp, tags + recon_tags + baselines, trial)}
+{channel_table(exp, tags + recon_tags + facegen_tags + baselines, trial)}
 
 ## Linguistic-content probe (CTC on frozen frame embeddings, unit error rate)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make reproduce: the evidence the README quotes, per paper (--papers; make reproduce-nagrani,
-# make reproduce-stafylakis run one each, on the same corpus).
+# make reproduce-stafylakis, make reproduce-shukla run one each, on the same corpus).
 # nagrani:
 #   1. The mini recipe at full size (run.sh --preset full) trained with three seeds on one
 #      corpus: stages 3-6 for every seed, the leakage meter and stages 7-8 (Table 4, the
@@ -10,10 +10,13 @@
 # stafylakis: the reconstruction configs of the full preset, three seeds, stages 3-6 and the
 #   report; full/exp/seed<N>/RESULTS.md tests the paper's claims on each seed, and
 #   full/exp/RECON.md puts the seeds side by side.
+# shukla: the face-generation configs of the full preset, three seeds, stages 3-6 and the
+#   report; full/exp/seed<N>/RESULTS.md holds each seed's held-out generator tests (mouth
+#   error against its baselines, sync curve) and its audio encoder's Table 3 rows.
 set -euo pipefail
 
 seeds="0 1 2"
-papers="nagrani stafylakis"
+papers="nagrani stafylakis shukla"
 sweep=true          # also run the coupling study (with nagrani)
 downstream=true     # the downstream tasks on the first seed's encoders (make reproduce: both
                     # papers' encoders in one table); the per-paper targets pass false
@@ -24,17 +27,18 @@ downstream=true     # the downstream tasks on the first seed's encoders (make re
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (reproduce.sh) $*"; }
 start=$(date +%s)
 ./run.sh --preset full --stop-stage 2 --downstream $downstream
-nagrani=false; stafylakis=false
+nagrani=false; stafylakis=false; shukla=false
 for p in $papers; do
   case $p in
-    nagrani) nagrani=true ;; stafylakis) stafylakis=true ;;
-    *) echo "$0: unknown paper '$p' (nagrani, stafylakis)" >&2; exit 1 ;;
+    nagrani) nagrani=true ;; stafylakis) stafylakis=true ;; shukla) shukla=true ;;
+    *) echo "$0: unknown paper '$p' (nagrani, stafylakis, shukla)" >&2; exit 1 ;;
   esac
 done
 # A paper left out trains nothing ("" configs; the preset's otherwise).
 only=""
 $nagrani || only="--ssl-configs ''"
 $stafylakis || only="$only --recon-configs ''"
+$shukla || only="$only --facegen-configs ''"
 first=${seeds%% *}
 seed_dirs=""
 for seed in $seeds; do

@@ -19,6 +19,7 @@ coupling=1.0        # how strongly faces and voices share identity traits (corpu
 corpus_seed=0
 ssl_configs="-"     # default (-): the preset's cross-modal configs (Nagrani et al.); "" for none
 recon_configs="-"   # default (-): the preset's reconstruction configs (Stafylakis et al.); "" for none
+facegen_configs="-" # default (-): the preset's face-generation configs (Shukla et al.); "" for none
 finetune_subsets="" # default: the preset's label budgets, speakers:utterances of spk_dev (stage 7)
 probe_tags="-"      # default (-): the preset's content-probe models (stage 8); "" for none
 finetune_tags="-"   # default (-): the preset's models fine-tuned in stage 7 (Table 4); "" for none
@@ -58,15 +59,17 @@ case $preset in
     default_configs="$conf/ssl_content.yaml $conf/ssl_id_content_dis.yaml"
     # Stafylakis et al.: phones, its no-content ablation, and phones + classification.
     default_recon_configs="$conf/recon_phones.yaml $conf/recon_none.yaml $conf/recon_phones_classify.yaml"
+    # Shukla et al.: the lower face generated from the audio and a still frame.
+    default_facegen_configs="$conf/facegen.yaml"
     semisup_subset="20:40"
     ssl_eval_batches=50
     default_leakage_steps=100
     # The limited-label case, 2 utterances per speaker; "all" would cost a second supervised model.
     default_subsets="20:40"
     # Stage 7 and 8 models of each paper (a paper whose configs are "" has none).
-    finetune_nagrani="ssl_id_content_dis"; finetune_recon="recon_phones"
+    finetune_nagrani="ssl_id_content_dis"; finetune_recon="recon_phones"; finetune_shukla="facegen"
     probe_nagrani="ssl_id_content_dis"; probe_recon=""
-    # Five configs, one long (content + identity + confusion, about 2 min on two threads):
+    # Six configs, one long (content + identity + confusion, about 2 min on two threads):
     # two at a time on one thread each, the other four train beside the long one.
     default_train_jobs=2
     ;;
@@ -86,6 +89,9 @@ case $preset in
       $conf/recon_units.yaml $conf/recon_content_embedding.yaml $conf/recon_content_units.yaml
       $conf/recon_none.yaml $conf/recon_phones_classify.yaml $conf/xvector_classify.yaml
       $conf/recon_phones_semisup.yaml $conf/xvector_semisup.yaml"
+    # Shukla et al.: the still frame from outside the generated window (ours) and from the
+    # window (the paper's).
+    default_facegen_configs="$conf/facegen.yaml $conf/facegen_same_window.yaml"
     # Their upstream models: a CTC phone recogniser on spk_dev's transcripts (speakers
     # disjoint from ssl_train's, as a recogniser's training corpus would be), and the
     # disentangled cross-modal model whose frozen content head tells the decoder what is said.
@@ -99,6 +105,7 @@ case $preset in
     # n-pair training needs), and all.
     default_subsets="17:34 41:82 83:166 all"
     finetune_nagrani="ssl_identity ssl_id_content_dis"; finetune_recon="recon_phones"
+    finetune_shukla="facegen"
     probe_nagrani="ssl_id_content ssl_id_content_dis"; probe_recon="recon_phones"
     # Four configs in two pairs of similar length (content, identity; content + identity,
     # + dis), two supervised baselines and two probes at a time: 1.42x the throughput.
@@ -113,12 +120,13 @@ case $preset in
       --min-words 4 --max-words 7"
     default_configs="$conf/ssl_identity.yaml"
     default_recon_configs=""
+    default_facegen_configs=""
     downstream_opts=""
     semisup_subset="2:4"
     ssl_eval_batches=100
     default_leakage_steps=0
     default_subsets=""
-    finetune_nagrani=""; finetune_recon=""
+    finetune_nagrani=""; finetune_recon=""; finetune_shukla=""
     probe_nagrani=""; probe_recon=""
     default_train_jobs=1
     ;;
@@ -128,10 +136,12 @@ esac
 [ -n "$expdir" ] || expdir=$root/exp
 [ "$ssl_configs" != "-" ] || ssl_configs=$default_configs
 [ "$recon_configs" != "-" ] || recon_configs=$default_recon_configs
+[ "$facegen_configs" != "-" ] || facegen_configs=$default_facegen_configs
 [ -n "$finetune_subsets" ] || finetune_subsets=$default_subsets
 [ -n "$ssl_configs" ] || { finetune_nagrani=""; probe_nagrani=""; }
 [ -n "$recon_configs" ] || { finetune_recon=""; probe_recon=""; }
-[ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon"
+[ -n "$facegen_configs" ] || finetune_shukla=""
+[ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon $finetune_shukla"
 [ "$probe_tags" != "-" ] || probe_tags="$probe_nagrani $probe_recon"
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
 $downstream || downstream_opts=""
@@ -146,7 +156,8 @@ downstream_tasks=""
     --coupling $coupling $data_opts ${downstream_opts:+--downstream-opts $(echo $downstream_opts | tr ' ' ',')}" \
   --datadir $root/data --dumpdir $root/dump --expdir $expdir \
   --dump-config $conf/dump.yaml \
-  --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
+  --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --facegen-configs "$facegen_configs" \
+  --semisup-subset "$semisup_subset" \
   --train-seed "$train_seed" \
   --random-init-config $conf/ssl_identity.yaml --random-init-recon-config $conf/recon_phones.yaml \
   $recogniser_opts \
