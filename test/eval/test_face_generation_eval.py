@@ -20,7 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def evaluated(facegen_demo_run, learning_dump):
     network = load_generation_network(facegen_demo_run[0])
-    return network, evaluate_generation(network, learning_dump / "ssl_test", n_boot=300)
+    return network, evaluate_generation(network, learning_dump / "ssl_test",
+                                        windows_per_track=2, n_boot=300)
 
 
 def test_a_trained_generator_uses_the_audio(evaluated):
@@ -55,7 +56,8 @@ def test_a_generator_that_ignores_its_audio_fails_the_check(facegen_demo_run, le
     with torch.no_grad():
         for p in deaf.model.parameters():
             p.zero_()
-    result = evaluate_generation(deaf, learning_dump / "ssl_test", n_boot=300)
+    result = evaluate_generation(deaf, learning_dump / "ssl_test", windows_per_track=2,
+                                 n_boot=300)
     d = result["model_minus"]["shuffled_audio"]
     assert d["difference"] == pytest.approx(0.0, abs=1e-6) and not d["significant"]
     assert not result["uses_audio"]
@@ -69,7 +71,8 @@ def test_cli_writes_results_and_strip_and_fails_a_deaf_generator(facegen_demo_ru
     exp = tmp_path / "exp"
     shutil.copytree(facegen_demo_run[0], exp)
     cmd = [sys.executable, "-m", "xmodal.bin.eval_generation", "--exp-dir", str(exp),
-           "--data-dir", str(learning_dump / "ssl_test"), "--n-boot", "200", "--num-threads", "1"]
+           "--data-dir", str(learning_dump / "ssl_test"), "--windows-per-track", "2", "--n-boot",
+           "200", "--num-threads", "1"]
     ok = subprocess.run(cmd, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
     result = json.loads((exp / "generation_eval.json").read_text())

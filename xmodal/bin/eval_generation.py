@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exp-dir", required=True, help="face-generation experiment")
     parser.add_argument("--data-dir", required=True, help="held-out dump dir (e.g. ssl_test)")
-    parser.add_argument("--windows-per-track", type=int, default=2)
+    parser.add_argument("--windows-per-track", type=int, default=1,
+                        help="held-out windows per track (the bootstrap resamples identities)")
     parser.add_argument("--max-shift", type=int, default=3,
                         help="sync curve: audio shifts of -K..K video frames")
     parser.add_argument("--seed", type=int, default=0)

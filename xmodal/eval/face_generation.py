@@ -69,7 +69,7 @@ def _mouth_errors(network: FaceGenerationNetwork, audio: torch.Tensor, still: to
 
 
 def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathLike,
-                        windows_per_track: int = 2, max_shift: int = 3, seed: int = 0,
+                        windows_per_track: int = 1, max_shift: int = 3, seed: int = 0,
                         n_boot: int = 1000, batch_size: int = 32) -> dict:
     """Mouth-region L1 on held-out windows of ``dump_dir``: the model, both baselines (paired
     differences, model - baseline, by identity) and the sync curve (mean per shift with an
