@@ -95,3 +95,47 @@ def test_reconstruction_claims_on_every_seed(tmp_path: Path, score_lines):
     mean = sum(float(d) for d in differences) / 2
     assert float(over[0].split(" | ")[3].split()[0]) == pytest.approx(mean, abs=0.006)
     assert "| 1 | Reconstruction, no content input | 20.00 [9.00, 30.00] | 0.500 |" in md
+
+
+def generation_eval(copy_diff: float, shuffled_diff: float, argmin: int) -> dict:
+    """A stage-4 generation_eval.json with the given differences (intervals +-0.001)."""
+    def diff(d):
+        low, high = d - 0.001, d + 0.001
+        return {"difference": d, "ci": [low, high], "p_value": 0.0 if high < 0 else 0.5,
+                "significant": bool(low > 0 or high < 0)}
+    return {"still_frame": "outside_window", "sync_argmin": argmin,
+            "mouth_l1": {"model": {"mean": 0.033, "ci": [0.032, 0.034]}},
+            "model_minus": {"copy_still": diff(copy_diff), "shuffled_audio": diff(shuffled_diff)}}
+
+
+def test_generation_checks_on_every_seed(tmp_path: Path, score_lines):
+    """Seed 0's generator passes every held-out test; seed 1's ties with another identity's
+    audio and is lowest off sync; the CLI says which and exits 2. The EER columns are the
+    paired comparisons with the floor."""
+    rng = np.random.default_rng(5)
+    for seed, evaluation in (("0", generation_eval(-0.008, -0.006, 0)),
+                             ("1", generation_eval(-0.008, 0.0005, 1))):
+        exp = tmp_path / f"s{seed}"
+        (exp / "facegen" / "scores").mkdir(parents=True)
+        (exp / "facegen" / "generation_eval.json").write_text(json.dumps(evaluation))
+        (exp / "mean_logmel" / "scores").mkdir(parents=True)
+        for tag, shift in (("facegen", 2.5), ("mean_logmel", 0.3)):
+            (exp / tag / "scores" / "trials.scores").write_text(
+                "\n".join(score_lines(rng, shift, n_spk=20)) + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmodal.bin.report_seeds", "--out", str(tmp_path / "F.md"),
+         "--seed-dirs", f"0={tmp_path / 's0'} 1={tmp_path / 's1'}", "--facegen-tags", "facegen",
+         "--baseline-tags", "mean_logmel", "--n-boot", "200"], capture_output=True, text=True)
+    md = (tmp_path / "F.md").read_text()
+    assert proc.returncode == 2, proc.stderr
+    assert "4 of 6 checks hold" in md
+    assert ("| 0 | Face generation | outside window | 0.0330 [0.0320, 0.0340] | "
+            "-0.0080 [-0.0090, -0.0070] yes | -0.0060 [-0.0070, -0.0050] yes | +0 |") in md
+    assert "| 1 | Face generation | outside window |" in md and "+0.0005 [-0.0005, +0.0015] **NO** | +1 |" in md
+    assert "seed 1: Face generation: mouth L1 below shuffled_audio" in proc.stderr
+    assert "seed 1: Face generation: sync curve lowest at shift 0 (minimum at +1)" in proc.stderr
+    eer_rows = [line for line in md.splitlines() if line.startswith("| 0 | Face generation | ")
+                and line.count("|") == 6]
+    assert len(eer_rows) == 1
+    difference = eer_rows[0].split(" | ")[3]
+    assert float(difference.split()[0]) < -5  # far better than the floor: negative

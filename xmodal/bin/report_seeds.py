@@ -7,6 +7,8 @@ Usage: python -m xmodal.bin.report_seeds --out full/exp/RESULTS.md
 Checks the README's claims on every seed (xmodal.eval.seed_report), prints the report and
 exits with status 2 if any claim fails on any seed. With --recon-tags instead of --ssl-tags:
 Stafylakis et al.'s claims tested on every seed (a failing one is a finding: status 0).
+With --facegen-tags: Shukla et al.'s generators' held-out tests on every seed (status 2 if
+one fails) and their audio encoders' EER against the floors.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from xmodal.data.datadir import DataDirError
 from xmodal.eval.scoring import ScoringError
-from xmodal.eval.seed_report import write_recon_seed_report, write_seed_report
+from xmodal.eval.seed_report import (write_generation_seed_report,
+                                     write_recon_seed_report, write_seed_report)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     tags = parser.add_mutually_exclusive_group(required=True)
     tags.add_argument("--ssl-tags", help="the SSL experiment tags")
     tags.add_argument("--recon-tags", help="the reconstruction experiment tags")
+    tags.add_argument("--facegen-tags", help="the face-generation experiment tags")
     parser.add_argument("--baseline-tags", default="random_init mean_logmel",
                         help="the floors every identity-trained model must beat")
     parser.add_argument("--trials", default="trials", help="the trial list scored")
@@ -48,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
                                     Path(args.utt2spk) if args.utt2spk else None, args.n_boot)
             print(Path(args.out).read_text())
             return 0
-        claims = write_seed_report(Path(args.out), seeds, args.ssl_tags.split(),
-                                   args.baseline_tags.split(), args.trials,
-                                   Path(args.utt2spk) if args.utt2spk else None, args.n_boot)
+        if args.facegen_tags is not None:
+            claims = write_generation_seed_report(
+                Path(args.out), seeds, args.facegen_tags.split(), args.baseline_tags.split(),
+                args.trials, Path(args.utt2spk) if args.utt2spk else None, args.n_boot)
+        else:
+            claims = write_seed_report(Path(args.out), seeds, args.ssl_tags.split(),
+                                       args.baseline_tags.split(), args.trials,
+                                       Path(args.utt2spk) if args.utt2spk else None,
+                                       args.n_boot)
     except (ScoringError, DataDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -12,7 +12,8 @@
 #   full/exp/RECON.md puts the seeds side by side.
 # shukla: the face-generation configs of the full preset, three seeds, stages 3-6 and the
 #   report; full/exp/seed<N>/RESULTS.md holds each seed's held-out generator tests (mouth
-#   error against its baselines, sync curve) and its audio encoder's Table 3 rows.
+#   error against its baselines, sync curve) and its audio encoder's Table 3 rows, and
+#   full/exp/FACEGEN.md checks the generator tests on every seed.
 set -euo pipefail
 
 seeds="0 1 2"
@@ -68,6 +69,10 @@ if $stafylakis; then
     --recon-tags "recon_phones recon_noisy recon_posteriors recon_units recon_content_embedding
       recon_content_units recon_none recon_phones_classify xvector_classify recon_phones_semisup
       xvector_semisup" --utt2spk full/data/spk_test/utt2spk || status=$?
+fi
+if $shukla; then
+  python -m xmodal.bin.report_seeds --out full/exp/FACEGEN.md --seed-dirs "${seed_dirs# }" \
+    --facegen-tags "facegen facegen_same_window" --utt2spk full/data/spk_test/utt2spk || status=$?
 fi
 log "the full recipe ($papers), seeds $seeds: $(( $(date +%s) - start )) s"
 if $sweep && $nagrani; then
