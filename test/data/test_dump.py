@@ -194,3 +194,20 @@ def test_pipeline_through_launcher_and_clis(vox_tree, tmp_path, capsys):
     assert merge_dump_cli.main(["--data-dir", str(data), "--out-dir", str(out),
                                 "--num-jobs", "3", "--force"]) == 1
     assert capsys.readouterr().err.startswith("error: dump job 3 did not complete")
+
+
+def test_every_recipe_dump_config_loads_and_the_waveform_one_differs_only_there():
+    """The recipes' stage-2 configs are checked like training configs (an unknown key is an
+    error); the VoxCeleb recipe's waveform variant is its dump.yaml plus the waveform."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from xmodal.config import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    paths = sorted(repo.glob("egs/*/v1/conf/**/dump*.yaml"))
+    configs = {str(p.relative_to(repo)): asdict(load_config(p, DumpConfig)) for p in paths}
+    assert len(configs) >= 4
+    base = configs["egs/voxceleb/v1/conf/dump.yaml"]
+    waveform = configs["egs/voxceleb/v1/conf/dump_waveform.yaml"]
+    assert {k for k in base if base[k] != waveform[k]} == {"waveform"} and waveform["waveform"]

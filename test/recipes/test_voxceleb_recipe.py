@@ -39,8 +39,9 @@ def write(path: Path, obj: dict) -> str:
 def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     recipe = recipe_copy(tmp_path)
     conf = recipe / "conf"
+    # With the waveform: Shukla et al.'s raw-waveform encoder reads it.
     (conf / "tiny_dump.yaml").write_text("face_size: 32\nface_gray: false\nn_mels: 40\n"
-                                         "av_tolerance_s: 0.1\n")
+                                         "av_tolerance_s: 0.1\nwaveform: true\n")
     ssl = {"model": MODEL,
            "data": {"n_frames": 12, "batch_size": 4, "batches_per_epoch": 2, "valid_batches": 2,
                     "num_workers": 0, "apply_av_offset": True},  # as the recipe's configs
@@ -73,6 +74,15 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
                          ("cunits", "content_units")):
         recon["data"]["content"] = content
         write(conf / f"tiny_recon_{tag}.yaml", recon)
+    # Shukla et al.: the paper's kind of audio encoder (raw waveform), tiny.
+    write(conf / "tiny_facegen.yaml", {
+        "method": "face_generation",
+        "model": {"audio_encoder": "waveform", "audio_width": 0.0625, "audio_dim": 16,
+                  "face_size": 32, "face_channels": 3, "gray": True, "gen_channels": 4,
+                  "gen_levels": 2},
+        "data": {"n_frames": 12, "still_frame": "outside_window", "batch_size": 2,
+                 "batches_per_epoch": 2, "valid_batches": 1, "num_workers": 0},
+        "optim": {"epochs": 1, "name": "adam", "lr": 1e-3}})
     write(conf / "tiny_recogniser.yaml", {"hidden": 8, "kernel_size": 3, "epochs": 2})
     transcribed = tmp_path / "librispeech_like"
     subprocess.run([sys.executable, "-m", "xmodal.bin.prepare_voxceleb", "vox2", "--root",
@@ -112,6 +122,7 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--recon-configs", "conf/tiny_recon.yaml conf/tiny_recon_semi.yaml "
          "conf/tiny_recon_post.yaml conf/tiny_recon_cemb.yaml conf/tiny_recon_cunits.yaml",
          "--semisup-subset", "2:4", "--transcribed-data", str(transcribed),
+         "--facegen-configs", "conf/tiny_facegen.yaml",
          "--recogniser-config", "conf/tiny_recogniser.yaml",
          "--content-model-config", "conf/tiny_dis.yaml",
          "--crema-root", str(downstream / "crema_d"), "--ravdess-root",
@@ -187,11 +198,19 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert set(leakage) == {"trained", "untrained"}
     assert any(line.startswith("| tiny_dis | ") and line.count("|") == 8
                for line in results.split("post-hoc leakage meter")[1].splitlines())
+    # The face generator: trained on the dumped waveform, its held-out tests written (stage 4,
+    # no check: two steps), its audio encoder embedded and scored like every encoder.
+    assert (recipe / "dump" / "ssl_train" / "wave.scp").exists()
+    generation = json.loads((exp / "tiny_facegen" / "generation_eval.json").read_text())
+    assert generation["n_identities"] == 2 and "failures" in generation
+    assert (exp / "tiny_facegen" / "generation.png").stat().st_size > 0
+    assert (exp / "tiny_facegen" / "scores" / "trials_O.metrics.json").exists()
+    assert "## Shukla et al. 2020" in results and "| tiny_facegen |" in results
     # Stage 8's downstream tasks: every encoder's two heads, the floors and the ceiling.
     for task in ("crema_d", "ravdess", "lrw"):
         assert (recipe / "dump" / "downstream" / task / "test" / ".done").exists()
-        for tag in ("tiny_dis", "tiny_recon", "supervised_spk_dev_all", "random_init",
-                    "random_init_xvector"):
+        for tag in ("tiny_dis", "tiny_recon", "tiny_facegen", "supervised_spk_dev_all",
+                    "random_init", "random_init_xvector"):
             for head in ("identity", "content"):
                 result = json.loads((exp / tag / "downstream" / f"{task}_{head}.json")
                                     .read_text())

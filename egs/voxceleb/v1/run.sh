@@ -29,6 +29,10 @@ transcribed_data=""
 recogniser_config=conf/phone_recogniser.yaml
 content_model_config=conf/ssl_id_content_dis.yaml
 semisup_subset="250:6019"   # spk_dev budget of the semi-supervised reconstruction configs
+# Shukla et al. 2020 (face generation), e.g. "conf/facegen_shukla.yaml
+# conf/facegen_shukla_outside.yaml": their raw-waveform encoder reads the dump's wave.scp,
+# so dump with conf/dump_waveform.yaml (--dump-config) when giving them.
+facegen_configs=""
 dump_config=conf/dump.yaml
 finetune_config=conf/finetune.yaml
 supervised_config=conf/supervised.yaml
@@ -81,6 +85,7 @@ fi
   --content-model-config $content_model_config \
   --dump-config $dump_config \
   --ssl-configs "$ssl_configs" --recon-configs "$recon_configs" --semisup-subset "$semisup_subset" \
+  --facegen-configs "$facegen_configs" \
   --random-init-recon-config conf/recon_phones.yaml \
   --finetune-config $finetune_config --supervised-config $supervised_config \
   --probe-config $probe_config \
