@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.eval import downstream_classifier
+from xmodal.eval import bootstrap
 from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 from xmodal.eval.downstream_classifier import (MIN_TEST_SPEAKERS, ClassifierConfig, FeatureSet,
                                                TrainedClassifier, accuracy_with_ci,
@@ -324,7 +324,8 @@ def hand_paired(correct_a, correct_b, speakers, n_boot, seed, level):
 @pytest.mark.parametrize("chunk_elements", [None, 12])
 def test_paired_comparison_matches_hand_resampling(monkeypatch, chunk_elements):
     if chunk_elements is not None:  # replicates drawn 2 at a time: the same stream
-        monkeypatch.setattr(downstream_classifier, "BOOT_CHUNK_ELEMENTS", chunk_elements)
+        # The paired comparison is bootstrap.cluster_paired_difference's resampling.
+        monkeypatch.setattr(bootstrap, "BOOT_CHUNK_ELEMENTS", chunk_elements)
     rng = np.random.default_rng(4)
     # Unsorted speaker names with unequal numbers of utterances.
     speakers = np.array(["sE", "sB", "sD", "sA", "sC", "sF"])[rng.integers(0, 6, 40)]

@@ -205,6 +205,17 @@ def percentile_interval(values: np.ndarray, level: float) -> list[float]:
     return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
 
 
+def difference_test(diffs: np.ndarray, level: float) -> dict[str, object]:
+    """The percentile-bootstrap test of replicate differences: ``ci`` (their central
+    ``level`` interval), ``p_value`` (twice the smaller fraction on either side of 0, each
+    side including 0, capped at 1; it cannot resolve values below about 2 / n) and
+    ``significant`` (the interval excludes 0)."""
+    low, high = percentile_interval(diffs, level)
+    tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
+    return {"ci": [low, high], "p_value": float(min(1.0, 2.0 * tail)),
+            "significant": bool(low > 0 or high < 0)}
+
+
 def speaker_replicates(systems: Sequence, labels, enroll_spk, test_spk, n_boot: int = 1000,
                        seed: int = 0) -> SpeakerReplicates:
     """EER and minDCFs of each system (a score array per system) under speaker resamples.
@@ -266,12 +277,9 @@ def paired_bootstrap(scores_a, scores_b, labels, enroll_spk, test_spk, n_boot: i
     result: dict[str, object] = {}
     for key in METRICS:
         diffs = boot.values[0][key] - boot.values[1][key]
-        low, high = percentile_interval(diffs, level)
-        tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
         result[key] = {"a": point_a[key], "b": point_b[key],
-                       "difference": point_a[key] - point_b[key], "ci": [low, high],
-                       "p_value": float(min(1.0, 2.0 * tail)),
-                       "significant": bool(low > 0 or high < 0)}
+                       "difference": point_a[key] - point_b[key],
+                       **difference_test(diffs, level)}
     result.update(ci_level=level, n_boot=int(n_boot), n_speakers=len(boot.speakers),
                   n_redrawn=boot.n_redrawn)
     return result
@@ -311,10 +319,7 @@ def seed_paired_bootstrap(scores_a: Sequence, scores_b: Sequence, labels, enroll
     rng = np.random.default_rng([seed, 1])
     drawn = draw_multiplicities(rng, n_boot, n_seeds)
     means = (diffs * drawn).sum(axis=1) / n_seeds
-    low, high = percentile_interval(means, level)
-    tail = min(np.mean(means <= 0), np.mean(means >= 0))
-    return {"difference": float(per_seed.mean()), "ci": [low, high],
-            "p_value": float(min(1.0, 2.0 * tail)), "significant": bool(low > 0 or high < 0),
+    return {"difference": float(per_seed.mean()), **difference_test(means, level),
             "per_seed": [float(d) for d in per_seed], "n_seeds": n_seeds, "ci_level": level,
             "n_boot": int(n_boot), "n_speakers": len(boot.speakers),
             "n_redrawn": boot.n_redrawn}
@@ -403,10 +408,8 @@ def cluster_paired_difference(values_a, values_b, clusters, n_boot: int = 1000, 
     diffs = np.empty(n_boot)
     for start in range(0, n_boot, chunk):
         m = draw_multiplicities(rng, min(chunk, n_boot - start), n_clusters)
+        # Every cluster has items and a draw holds n_clusters of them: never empty.
         diffs[start:start + len(m)] = (m @ sums) / (m @ counts)
-    low, high = percentile_interval(diffs, level)
-    tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
-    return {"a": float(a.mean()), "b": float(b.mean()), "difference": float((a - b).mean()),
-            "ci": [low, high], "p_value": float(min(1.0, 2.0 * tail)),
-            "significant": bool(low > 0 or high < 0), "n_clusters": n_clusters,
-            "n_items": len(a), "ci_level": level, "n_boot": int(n_boot)}
+    return {"a": float(a.mean()), "b": float(b.mean()), "difference": float(a.mean() - b.mean()),
+            **difference_test(diffs, level), "n_clusters": n_clusters, "n_items": len(a),
+            "ci_level": level, "n_boot": int(n_boot)}

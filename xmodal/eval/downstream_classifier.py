@@ -45,9 +45,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from xmodal.eval.bootstrap import (BOOT_CHUNK_ELEMENTS, check_level, check_n_boot,
-                                   cluster_bootstrap_accuracy, draw_multiplicities,
-                                   percentile_interval)
+from xmodal.eval.bootstrap import cluster_bootstrap_accuracy, cluster_paired_difference
 
 KINDS = ("linear", "gru", "conv")
 CONV_KERNEL = 5  # conv: frames each of its two layers sees
@@ -369,30 +367,14 @@ def paired_accuracy_comparison(correct_a: np.ndarray, correct_b: np.ndarray,
     ``MIN_TEST_SPEAKERS`` speakers; when not, ``significant`` is False whatever the interval.
     A system's replicate accuracies are those ``accuracy_with_ci`` draws with the same seed.
     """
-    check_n_boot(n_boot)
-    check_level(level)
     a, b = _outcomes(correct_a, "correct_a"), _outcomes(correct_b, "correct_b")
     speakers = np.asarray(speakers)
     if not a.shape == b.shape == speakers.shape:
         raise ValueError(f"need one outcome of each system and a speaker per utterance, got "
                          f"shapes {a.shape}, {b.shape} and {speakers.shape}")
-    _, speaker = np.unique(speakers, return_inverse=True)
-    n_speakers = int(speaker.max()) + 1
-    sizes = np.bincount(speaker, minlength=n_speakers)
-    gains = np.bincount(speaker, weights=a - b, minlength=n_speakers)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, BOOT_CHUNK_ELEMENTS // n_speakers)
-    diffs = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        m = draw_multiplicities(rng, min(chunk, n_boot - start), n_speakers)
-        # Every speaker has utterances and a draw holds n_speakers of them: never empty.
-        diffs[start:start + len(m)] = (m @ gains) / (m @ sizes)
-    low, high = percentile_interval(diffs, level)
-    tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
-    testable = n_speakers >= MIN_TEST_SPEAKERS
-    return {"a": float(a.mean()), "b": float(b.mean()),
-            "difference": float(a.mean() - b.mean()), "ci": [low, high],
-            "p_value": float(min(1.0, 2.0 * tail)),
-            "significant": testable and bool(low > 0 or high < 0), "testable": testable,
-            "n_test": len(a), "n_speakers": n_speakers, "n_boot": int(n_boot),
-            "ci_level": level}
+    result = cluster_paired_difference(a, b, speakers, n_boot, seed, level)
+    testable = result["n_clusters"] >= MIN_TEST_SPEAKERS
+    return {key: result[key] for key in ("a", "b", "difference", "ci", "p_value")} | {
+        "significant": testable and result["significant"], "testable": testable,
+        "n_test": result["n_items"], "n_speakers": result["n_clusters"],
+        "n_boot": result["n_boot"], "ci_level": level}
