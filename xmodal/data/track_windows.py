@@ -104,22 +104,29 @@ class TrackWindowDataset(Dataset):
         except (OSError, ValueError) as err:  # a missing ark; a bad or truncated entry
             raise DataDirError(f"{self._faces.where(key)}: key '{key}': {err}") from None
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        track, start = item
-        key = self.keys[track]
-        n = self.n_frames
-        # ``start`` counts from the first frame where both streams exist once aligned.
+    def aligned_starts(self, track: int, start: int) -> tuple[int, int]:
+        """(video, audio) start frames of window ``start`` of ``track``: ``start`` counts from
+        the first frame where both streams exist once aligned by the track's av offset."""
         offset = int(self.offsets[track])
-        video_start, audio_start = start + max(0, offset), start + max(0, -offset)
-        first, last = self._per_frame * audio_start, self._per_frame * (audio_start + n)
+        return start + max(0, offset), start + max(0, -offset)
+
+    def audio_window(self, track: int, start: int) -> torch.Tensor:
+        """The audio (features or samples) of window ``start`` of ``track``, float32."""
+        key = self.keys[track]
+        audio_start = self.aligned_starts(track, start)[1]
+        first, last = self._per_frame * audio_start, self._per_frame * (audio_start + self.n_frames)
         feats = self._feats[key][first:last]
         if not np.isfinite(feats).all():
             raise DataDirError(f"{self._feats.where(key)}: key '{key}' has NaN or inf features "
                                f"in frames {first}-{last}")
-        faces = self.face_frames(track, video_start, n)
-        # A copy of the features: kaldiio may hand out read-only views, which torch must not
-        # wrap. The faces are a fresh array already.
-        return torch.from_numpy(np.array(feats, dtype=np.float32)), torch.from_numpy(faces)
+        # A copy: kaldiio may hand out read-only views, which torch must not wrap.
+        return torch.from_numpy(np.array(feats, dtype=np.float32))
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        track, start = item
+        # The faces are a fresh array already.
+        faces = self.face_frames(track, self.aligned_starts(track, start)[0], self.n_frames)
+        return self.audio_window(track, start), torch.from_numpy(faces)
 
 
 def window_batch(dataset: TrackWindowDataset, items: list[tuple[int, int]]

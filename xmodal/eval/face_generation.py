@@ -61,11 +61,17 @@ def _other_identity(speakers: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 @torch.inference_mode()
-def _mouth_errors(network: FaceGenerationNetwork, audio: torch.Tensor, still: torch.Tensor,
-                  target: torch.Tensor) -> np.ndarray:
-    """Per-window mouth L1 of the frames generated from ``audio`` and ``still``."""
+def _generate(network: FaceGenerationNetwork, audio: torch.Tensor, still: torch.Tensor,
+              target: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """The frames generated from ``audio`` and ``still``, and their per-window L1 terms."""
     generated = network.generate(audio, still)
-    return network.l1_terms(generated, target)["mouth_l1"].float().cpu().numpy()
+    terms = network.l1_terms(generated, target)
+    return generated, {name: value.float().cpu().numpy() for name, value in terms.items()}
+
+
+def _below(difference: dict) -> bool:
+    """Whether a model - baseline difference is significantly below 0."""
+    return difference["significant"] and difference["difference"] < 0
 
 
 def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathLike,
@@ -82,15 +88,15 @@ def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathL
     n = cfg.data.n_frames
     audio_kind = "wave" if cfg.model.audio_encoder == "waveform" else "feats"
     per_frame = AUDIO_PER_FRAME[audio_kind]
-    long_n = n + 2 * max_shift
-    dataset = TrackWindowDataset(dump_dir, long_n, audio=audio_kind)
+    dataset = TrackWindowDataset(dump_dir, n + 2 * max_shift, cfg.data.apply_av_offset,
+                                 audio=audio_kind)
     speakers_of_track = dataset.speakers()
     rng = np.random.default_rng(seed)
     windows = _windows(dataset, n, max_shift, windows_per_track, cfg.data.still_frame, rng)
     speakers = np.array([speakers_of_track[t] for t, _, _ in windows])
     partner = _other_identity(speakers, rng)
     shifts = list(range(-max_shift, max_shift + 1))
-    errors = {name: np.empty(len(windows)) for name in ("model", *BASELINES)}
+    baselines = {name: np.empty(len(windows)) for name in BASELINES}
     curve = {k: np.empty(len(windows)) for k in shifts}
     frame_l1 = np.empty(len(windows))
     generated_slice = network.generated_frames(n)
@@ -98,42 +104,45 @@ def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathL
     shown: set[str] = set()
     device = next(network.parameters()).device
 
-    def load(window: tuple[int, int, int]):
-        track, start, still = window
-        long_audio, long_faces = dataset[(track, start - max_shift)]
-        return long_audio, long_faces, dataset.face_frames(track, still, 1)[0]
+    def long_audio(window: tuple[int, int, int]) -> torch.Tensor:
+        """The window's audio with ``max_shift`` frames of margin on both sides."""
+        track, start, _ = window
+        return dataset.audio_window(track, start - max_shift)
+
+    def shifted(audio: list[torch.Tensor], k: int) -> torch.Tensor:
+        """The batch's audio of the generated window, shifted by ``k`` frames."""
+        first = per_frame * (max_shift + k)
+        return torch.stack([a[first:first + per_frame * n] for a in audio]).to(device)
 
     for first in range(0, len(windows), batch_size):
-        part = range(first, min(first + batch_size, len(windows)))
-        loaded = [load(windows[i]) for i in part]
-        partners = [load(windows[partner[i]])[0] for i in part]
-        audio_at = lambda a, k: a[per_frame * (max_shift + k):per_frame * (max_shift + k + n)]
-        still = torch.stack([torch.from_numpy(s) for _, _, s in loaded]).to(device)
-        faces = torch.stack([f[max_shift:max_shift + n] for _, f, _ in loaded]).to(device)
+        part = list(range(first, min(first + batch_size, len(windows))))
+        audio = [long_audio(windows[i]) for i in part]
+        still = torch.stack([torch.from_numpy(dataset.face_frames(windows[i][0], windows[i][2],
+                                                                  1)[0]) for i in part])
+        faces = torch.stack([torch.from_numpy(dataset.face_frames(
+            windows[i][0], dataset.aligned_starts(windows[i][0], windows[i][1])[0], n))
+            for i in part])
+        still, faces = still.to(device), faces.to(device)
         target = network.target_region(faces[:, generated_slice]).float()
         for k in shifts:
-            audio = torch.stack([audio_at(a, k) for a, _, _ in loaded]).to(device)
-            if k == 0:
-                with torch.inference_mode():
-                    generated = network.generate(audio, still)
-                    terms = network.l1_terms(generated, target)
-                curve[0][list(part)] = terms["mouth_l1"].float().cpu().numpy()
-                frame_l1[list(part)] = terms["frame_l1"].float().cpu().numpy()
-                for j, i in enumerate(part):
-                    if speakers[i] not in shown and len(shown) < 4:
-                        shown.add(speakers[i])
-                        examples["real"].append(target[j].cpu().numpy())
-                        examples["generated"].append(generated[j].float().cpu().numpy())
-                        examples["still"].append(network.target_region(still[j]).cpu().numpy())
-                        examples["keys"].append(dataset.keys[windows[i][0]])
-            else:
-                curve[k][list(part)] = _mouth_errors(network, audio, still, target)
-        other = torch.stack([audio_at(a, 0) for a in partners]).to(device)
-        errors["shuffled_audio"][list(part)] = _mouth_errors(network, other, still, target)
+            generated, terms = _generate(network, shifted(audio, k), still, target)
+            curve[k][part] = terms["mouth_l1"]
+            if k:
+                continue
+            frame_l1[part] = terms["frame_l1"]
+            for j, i in enumerate(part):
+                if speakers[i] not in shown and len(shown) < 4:
+                    shown.add(speakers[i])
+                    examples["real"].append(target[j].cpu().numpy())
+                    examples["generated"].append(generated[j].float().cpu().numpy())
+                    examples["still"].append(network.target_region(still[j]).cpu().numpy())
+                    examples["keys"].append(dataset.keys[windows[i][0]])
+        other = shifted([long_audio(windows[partner[i]]) for i in part], 0)
+        baselines["shuffled_audio"][part] = _generate(network, other, still, target)[1]["mouth_l1"]
         copy = network.target_region(still).unsqueeze(1).expand_as(target)
-        errors["copy_still"][list(part)] = \
+        baselines["copy_still"][part] = \
             network.l1_terms(copy, target)["mouth_l1"].float().cpu().numpy()
-    errors["model"] = curve[0]
+    errors = {"model": curve[0], **baselines}
 
     def mean_ci(values: np.ndarray) -> dict:
         r = cluster_bootstrap_ratio(values, np.ones(len(values)), speakers, n_boot, seed)
@@ -153,9 +162,7 @@ def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathL
                         if k else None} for k in shifts],
     }
     result["sync_argmin"] = shifts[int(np.argmin([curve[k].mean() for k in shifts]))]
-    result["uses_audio"] = bool(all(result["model_minus"][b]["significant"]
-                                    and result["model_minus"][b]["difference"] < 0
-                                    for b in BASELINES))
+    result["uses_audio"] = all(_below(result["model_minus"][b]) for b in BASELINES)
     result["examples"] = examples
     return result
 
@@ -165,7 +172,7 @@ def failures(result: dict) -> list[str]:
     out = []
     for name in BASELINES:
         d = result["model_minus"][name]
-        if not (d["significant"] and d["difference"] < 0):
+        if not _below(d):
             out.append(f"mouth L1 not significantly below {name} (model - {name} "
                        f"{d['difference']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}])")
     if result["sync_argmin"] != 0:
