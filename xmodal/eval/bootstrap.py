@@ -379,6 +379,11 @@ def cluster_bootstrap_accuracy(correct, clusters, n_boot: int = 1000, seed: int 
                                    level)
 
 
+def significantly_below(comparison: dict) -> bool:
+    """Whether a paired comparison's A - B (``difference_test``'s) is significantly below 0."""
+    return comparison["significant"] and comparison["difference"] < 0
+
+
 def cluster_paired_difference(values_a, values_b, clusters, n_boot: int = 1000, seed: int = 0,
                               level: float = 0.95) -> dict[str, object]:
     """Mean of A - B over paired items (e.g. one held-out window scored by two systems), with

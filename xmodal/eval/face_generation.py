@@ -28,7 +28,8 @@ import torch
 
 from xmodal.data.still_frame_windows import still_frame_index
 from xmodal.data.track_windows import AUDIO_PER_FRAME, TrackWindowDataset
-from xmodal.eval.bootstrap import cluster_bootstrap_ratio, cluster_paired_difference
+from xmodal.eval.bootstrap import (cluster_bootstrap_ratio, cluster_paired_difference,
+                                   significantly_below)
 from xmodal.methods.face_generation import FaceGenerationNetwork
 
 BASELINES = ("copy_still", "shuffled_audio")
@@ -67,11 +68,6 @@ def _generate(network: FaceGenerationNetwork, audio: torch.Tensor, still: torch.
     generated = network.generate(audio, still)
     terms = network.l1_terms(generated, target)
     return generated, {name: value.float().cpu().numpy() for name, value in terms.items()}
-
-
-def _below(difference: dict) -> bool:
-    """Whether a model - baseline difference is significantly below 0."""
-    return difference["significant"] and difference["difference"] < 0
 
 
 def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathLike,
@@ -162,7 +158,7 @@ def evaluate_generation(network: FaceGenerationNetwork, dump_dir: str | os.PathL
                         if k else None} for k in shifts],
     }
     result["sync_argmin"] = shifts[int(np.argmin([curve[k].mean() for k in shifts]))]
-    result["uses_audio"] = all(_below(result["model_minus"][b]) for b in BASELINES)
+    result["uses_audio"] = all(significantly_below(result["model_minus"][b]) for b in BASELINES)
     result["examples"] = examples
     return result
 
@@ -172,7 +168,7 @@ def failures(result: dict) -> list[str]:
     out = []
     for name in BASELINES:
         d = result["model_minus"][name]
-        if not _below(d):
+        if not significantly_below(d):
             out.append(f"mouth L1 not significantly below {name} (model - {name} "
                        f"{d['difference']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}])")
     if result["sync_argmin"] != 0:

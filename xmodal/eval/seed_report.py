@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xmodal.atomic import write_text_atomic
+from xmodal.eval.bootstrap import significantly_below
 from xmodal.eval.comparison import compare_over_seeds, compare_score_files
 from xmodal.eval.report import (RECON_HYPOTHESES, check_hypotheses, claim_holds,
                                 config_losses, cpu_model, difference_cell, git_commit,
@@ -230,7 +231,7 @@ def write_generation_seed_report(out: Path, seeds: dict[str, Path], tags: list[s
             cells = []
             for baseline in ("copy_still", "shuffled_audio"):
                 d = r["model_minus"][baseline]
-                holds = d["significant"] and d["difference"] < 0
+                holds = significantly_below(d)
                 evidence = (f"{d['difference']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]")
                 claims.append(Claim(seed, name(tag), f"mouth L1 below {baseline}", evidence,
                                     holds))
