@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic corpus generated once per test session by the real CLI."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +25,24 @@ def make_corpus(root: Path, *extra: str, nj: int = 2) -> Path:
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """Run a test with one intra-op torch thread (restored afterwards)."""
+@contextlib.contextmanager
+def one_torch_thread():
+    """One intra-op torch thread inside the block (restored afterwards)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one intra-op torch thread (restored afterwards)."""
+    with one_torch_thread():
+        yield
 
 
 # The smallest training config that runs every loss (content, identity, disentanglement) on
@@ -120,22 +130,16 @@ def facegen_demo_run(learning_dump, tmp_path_factory):
     import json
     import time
 
-    import torch
-
     from xmodal.methods import load_run_config
     from xmodal.train.method import TrainingData
     from xmodal.train.trainer import train
 
     out = tmp_path_factory.mktemp("facegen") / "exp"
     method, cfg = load_run_config(REPO / "egs/mini_voxceleb/v1/conf/demo/facegen.yaml")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     start = time.time()
-    try:
+    with one_torch_thread():
         train(method, cfg, TrainingData(learning_dump / "ssl_train", learning_dump / "ssl_test"),
               out, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.time() - start
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     return out, log, seconds
