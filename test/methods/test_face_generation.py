@@ -17,7 +17,7 @@ from xmodal.config import ConfigError
 from xmodal.data.audio_io import read_audio
 from xmodal.data.datadir import DataDir, read_table, split_data_dir
 from xmodal.data.dump import DumpConfig, dump_data_dir, fit_length
-from xmodal.data.dump_merge import merge_dump
+from xmodal.data.dump_merge import DumpError, merge_dump
 from xmodal.data.features import logmel_for_video
 from xmodal.data.still_frame_windows import StillFrameSampler
 from xmodal.data.voxceleb_prep import prepare_vox2
@@ -244,3 +244,25 @@ def test_whole_network_loader_refuses_other_methods(tmp_path):
     save_config(FaceGenerationConfig(), tmp_path / "config.yaml")
     with pytest.raises(CheckpointError, match="no epoch checkpoint"):
         load_generation_network(tmp_path)
+
+
+def test_bad_waveform_input_is_named_and_mixed_dump_jobs_are_refused(wave_dump, tmp_path):
+    """A waveform that is not 1-D or holds NaN names the scp line and the utterance; jobs of
+    one set dumped with and without waveforms are refused, and no .done is written."""
+    from xmodal.eval.extract import checked_input
+
+    model = FrameAudioEncoder(AudioEncoderConfig(kind="waveform", width=0.0625, dim=8))
+    with pytest.raises(ExtractError, match=r"wave\.scp:3: utterance 'u' is not a non-empty 1-D"):
+        checked_input(model, "u", np.zeros((2, 640)), "wave.scp:3")
+    bad = np.zeros(1280, np.float32)
+    bad[700] = np.nan
+    with pytest.raises(ExtractError, match=r"wave\.scp:4: utterance 'u' has NaN .* sample 700"):
+        checked_input(model, "u", bad, "wave.scp:4")
+    data, _ = wave_dump
+    split = split_data_dir(data, 2)
+    out = tmp_path / "dump"
+    dump_data_dir(split / "1", out, 1, DumpConfig(face_size=32, waveform=True))
+    dump_data_dir(split / "2", out, 2, DumpConfig(face_size=32))
+    with pytest.raises(DumpError, match=r"some dump jobs wrote waveforms .* job 2"):
+        merge_dump(data, out, 2)
+    assert not (out / ".done").exists() and not (out / "feats.scp").exists()
