@@ -19,7 +19,9 @@ import numpy as np
 from xmodal.atomic import write_lines_atomic
 from xmodal.data.datadir import TRIAL_LABELS, DataDirError, read_table
 from xmodal.data.scp import ScpReader
-from xmodal.eval.bootstrap import TrialSpeakerError, speaker_bootstrap, trial_speakers
+from xmodal.eval.bootstrap import (TrialSpeakerError, calibrated_speaker_bootstrap,
+                                   speaker_bootstrap, trial_speakers)
+from xmodal.eval.calibration import calibration_metrics
 from xmodal.eval.metrics import metrics_dict
 
 # Floats per temporary block (32 MB in float64): bounds memory whatever the trial count.
@@ -371,13 +373,16 @@ def read_score_file(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_score_files(paths: Sequence[PathLike], det_plot: PathLike | None = None, *,
                          ci: bool = False, utt2spk: PathLike | None = None, n_boot: int = 1000,
-                         seed: int = 0, level: float = 0.95) -> list[dict[str, object]]:
+                         seed: int = 0, level: float = 0.95, llr: bool = False
+                         ) -> list[dict[str, object]]:
     """``metrics_dict`` of each labelled score file, plus a ``scores`` field naming the file.
 
     With ``ci``, adds the speaker-bootstrap intervals of ``bootstrap.speaker_bootstrap``
     (speakers per ``bootstrap.trial_speakers``, with the ``utt2spk`` file if given; a bad
-    utt2spk is a DataDirError). With ``det_plot``, also draws all files' DET curves into
-    that one image.
+    utt2spk is a DataDirError). With ``llr`` (the scores are calibrated log-likelihood
+    ratios), also adds ``calibration.calibration_metrics`` (actual DCF at each p_target,
+    Cllr, minCllr), with ``ci`` their intervals from the same speaker resamples. With
+    ``det_plot``, also draws all files' DET curves into that one image.
     """
     speakers = None if utt2spk is None else read_table(utt2spk, require_sorted=False)
     results, systems = [], {}
@@ -388,8 +393,14 @@ def evaluate_score_files(paths: Sequence[PathLike], det_plot: PathLike | None = 
                 sides = trial_speakers(table.enroll, table.test, table.labels, speakers)
                 result = speaker_bootstrap(table.scores, table.labels, *sides, n_boot=n_boot,
                                            seed=seed, level=level)
+                if llr:
+                    result.update(calibrated_speaker_bootstrap(
+                        table.scores, table.labels, *sides, n_boot=n_boot, seed=seed,
+                        level=level))
             else:
                 result = metrics_dict(table.scores, table.labels)
+                if llr:
+                    result.update(calibration_metrics(table.scores, table.labels))
         except TrialSpeakerError as err:
             raise ScoringError(f"{path}:{err.index + 1}: {err.reason}") from None
         except ValueError as err:
