@@ -1,0 +1,1 @@
+"""Packed models: a trained encoder with its scoring settings, usable on its own."""
