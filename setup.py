@@ -22,8 +22,15 @@ setup(
         "opencv-python-headless>=4.8",
         "tqdm>=4.60",
         "tensorboard>=2.14",
+        # Score calibration (logistic regression) and minCllr (pool-adjacent-violators).
+        "scipy>=1.10",
+        "scikit-learn>=1.3",
     ],
     extras_require={
-        "dev": ["pytest>=7.0", "kaldi-io>=0.9.8", "scikit-learn>=1.3"],
+        "dev": ["pytest>=7.0", "kaldi-io>=0.9.8"],
+        # `xmodal export` and its parity check: the ONNX exporter and a runtime to run it.
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
     },
+    # `xmodal embed|verify|export|score|metrics` (xmodal.cli).
+    entry_points={"console_scripts": ["xmodal=xmodal.cli:main"]},
 )

@@ -66,7 +66,7 @@ pip_install() {
 pip_install --upgrade pip
 echo "install.sh: installing $torch_pins"
 pip_install $torch_pins
-echo "install.sh: installing xmodal[dev]"
-pip_install -e "$root[dev]"
+echo "install.sh: installing xmodal[dev,export]"
+pip_install -e "$root[dev,export]"
 "$venv/bin/python" -c "import torch, torchaudio, av, cv2, kaldiio; print('install.sh: torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 echo "$want" > "$stamp"

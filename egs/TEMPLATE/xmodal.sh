@@ -13,13 +13,16 @@
 #          AS-normalised ones (extra columns); EER/minDCF with 95% intervals
 # Stage 7: one FC layer with n-pair loss on spk_dev speaker subsets; supervised baseline (Table 4)
 # Stage 8: linguistic-content probe; downstream tasks (emotion, words, speaker id) on every
-#          frozen encoder, the floors and a supervised ceiling; exp/RESULTS.md with tables and plots
+#          frozen encoder, the floors and a supervised ceiling
+# Stage 9: a pack of every trained encoder (exp/<tag>/pack: weights, scoring mean, score
+#          calibration on held-out spk_cal speakers, model card) for xmodal embed/verify/export
+# After stage 8 or 9: exp/RESULTS.md with tables and plots
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (xmodal.sh:${BASH_LINENO[0]}) $*"; }
 
 stage=1
-stop_stage=8
+stop_stage=9
 nj=2                      # parallel jobs for dump
 local_data_opts=""        # passed to local/data.sh
 dump_config=conf/dump.yaml
@@ -72,6 +75,11 @@ finetune_tags="ssl_identity ssl_id_content_dis"   # SSL models fine-tuned in sta
 # utterances (spread evenly; the paper's), or all. Seeded, nested (xmodal/data/subset.py).
 finetune_subsets="100:1228 250:6019 500:12146 all"
 finetune_config=conf/finetune.yaml
+# Calibration (stage 9): spk_dev speakers that stage 1 holds out of everything that trains
+# (data/spk_cal; the rest, data/spk_dev_no_cal, is what the Table 4 budgets and the supervised
+# baselines draw on); 0: packs without calibration.
+calibration_speakers=0
+pack_p_target=0.05        # the prior the packs' calibration is trained at; their threshold's
 supervised_config=conf/supervised.yaml
 probe_tags="ssl_id_content ssl_id_content_dis"    # models probed for linguistic content
 probe_config=conf/probe.yaml
@@ -95,9 +103,14 @@ downstream_sets=""
 for t in $downstream_tasks; do
   downstream_sets="$downstream_sets downstream/$t/train downstream/$t/valid downstream/$t/test"
 done
-# What trains on spk_dev's labels: spk_dev, or without its identification test utterances.
-labelled_src=$datadir/spk_dev
-[[ " $downstream_tasks " == *" speaker_id "* ]] && labelled_src=$datadir/spk_dev_no_iden_test
+# What trains on spk_dev's labels: spk_dev without the calibration speakers, and without its
+# identification test utterances when the speaker-id task tests on them.
+labelled_base=$datadir/spk_dev
+if [ "$calibration_speakers" -gt 0 ]; then
+  labelled_base=$datadir/spk_dev_no_cal; sets="$sets spk_cal"
+fi
+labelled_src=$labelled_base
+[[ " $downstream_tasks " == *" speaker_id "* ]] && labelled_src=${labelled_base}_no_iden_test
 # The reconstruction models' own architecture untrained: a floor beside the others.
 [ -n "$recon_configs" ] && [ -n "$random_init_recon_config" ] && baselines="$baselines random_init_xvector"
 
@@ -130,10 +143,14 @@ bg_wait() {
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: data preparation"
   local/data.sh $local_data_opts
-  if [ "$labelled_src" != "$datadir/spk_dev" ]; then
+  if [ "$calibration_speakers" -gt 0 ]; then
+    python -m xmodal.bin.hold_out_speakers --num-spk $calibration_speakers --seed 0 \
+      $datadir/spk_dev $labelled_base $datadir/spk_cal
+  fi
+  if [ "$labelled_src" != "$labelled_base" ]; then
     python -m xmodal.bin.prepare_downstream speaker_id --data-dir $datadir/spk_dev \
       --data-dir $datadir/spk_test --out-dir $datadir/downstream/speaker_id
-    python -m xmodal.bin.prepare_downstream exclude_iden_test --data-dir $datadir/spk_dev \
+    python -m xmodal.bin.prepare_downstream exclude_iden_test --data-dir $labelled_base \
       --out-dir $labelled_src
   fi
 fi
@@ -294,6 +311,20 @@ fi
 tags=""; for conf in $ssl_configs; do tags="$tags $(basename "$conf" .yaml)"; done
 recon_tags=""; for conf in $recon_configs; do recon_tags="$recon_tags $(basename "$conf" .yaml)"; done
 facegen_tags=""; for conf in $facegen_configs; do facegen_tags="$facegen_tags $(basename "$conf" .yaml)"; done
+# result_tags: after stage 7, the models of stages 8-9: downstream_tags, the frozen encoders of
+# the downstream tasks (the floors but mean log-mel, which has its own run), and pack_tags,
+# every trained encoder (with the supervised baseline of the largest budget, if trained).
+result_tags() {
+  local last="" b
+  [ -n "$budgets" ] && [ -f $expdir/supervised_spk_dev_${budgets##* }/model.pt ] && \
+    last=supervised_spk_dev_${budgets##* }
+  downstream_tags=""
+  if [ -n "$downstream_tasks" ] && $downstream_eval; then
+    downstream_tags="$tags $recon_tags $facegen_tags $last"
+    for b in $baselines; do [ "$b" = mean_logmel ] || downstream_tags="$downstream_tags $b"; done
+  fi
+  pack_tags="$tags $recon_tags $facegen_tags $last"
+}
 
 # extract NAME "EXP..." "SET...": stage-5 embeddings of the sets by every model, in nj jobs
 # that each load every model once and embed their part of every set (a process that imports
@@ -412,7 +443,8 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
-  log "stage 8: content probe, downstream tasks and report"
+  log "stage 8: content probe and downstream tasks"
+  result_tags
   # The probe needs transcripts: the synthetic corpus has them, the VoxCeleb downloads do not.
   [ -f $dumpdir/ssl_train/text ] || { log "  no $dumpdir/ssl_train/text: content probe skipped"; probe_tags=""; }
   # The probes and the downstream tasks each run on one thread (their own default).
@@ -431,12 +463,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     done
   fi
   # Downstream tasks: every frozen encoder (both heads), the floors and the ceiling, once each.
-  downstream_tags=""
-  if [ -n "$downstream_tasks" ] && $downstream_eval; then
-    last=${budgets##* }
-    downstream_tags="$tags $recon_tags $facegen_tags"
-    [ -f $expdir/supervised_spk_dev_$last/model.pt ] && downstream_tags="$downstream_tags supervised_spk_dev_$last"
-    for b in $baselines; do [ "$b" = mean_logmel ] || downstream_tags="$downstream_tags $b"; done
+  if [ -n "$downstream_tags" ]; then
     task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot"
     # downstream_done DIR HEAD...: every task's result is there (a process costs seconds).
     downstream_done() {
@@ -471,10 +498,37 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     done
   fi
   bg_wait "stage 8"
+fi
+
+if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
+  result_tags
+  log "stage 9: packed models ($pack_tags; calibration on $calibration_speakers held-out speakers)"
+  set -- $trials
+  if [ "$calibration_speakers" -gt 0 ]; then
+    models=""; for tag in $pack_tags; do models="$models $expdir/$tag"; done
+    extract extract_spk_cal "$models" spk_cal
+  fi
+  single_thread_jobs
+  for tag in $pack_tags; do
+    [ -f $expdir/$tag/pack/pack.json ] && continue
+    cal_opts=""
+    [ "$calibration_speakers" -gt 0 ] && cal_opts="--cal-scp $expdir/$tag/emb/spk_cal/identity.scp
+      --cal-utt2spk $datadir/spk_cal/utt2spk --p-target $pack_p_target
+      --test-scores $expdir/$tag/scores/$1.meansub.scores --test-utt2spk $datadir/spk_test/utt2spk"
+    bg python -m xmodal.bin.make_pack --exp-dir $expdir/$tag --n-boot $n_boot \
+      --mean-scp $expdir/$tag/emb/ssl_train_sample/identity.scp $cal_opts \
+      --stage6-metrics $expdir/$tag/scores/*.metrics.json
+  done
+  bg_wait "stage 9"
+fi
+
+if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 8 ]; then
+  result_tags
   python -m xmodal.bin.report --exp-dir $expdir --ssl-tags "$tags" --recon-tags "$recon_tags" \
     --facegen-tags "$facegen_tags" --trials "$trials" \
     --finetune-tags "$finetune_tags" --subsets "$budgets" --probe-tags "$probe_tags" \
     --baseline-tags "$baselines" --utt2spk $datadir/spk_test/utt2spk --n-boot $n_boot \
-    --downstream-tags "$downstream_tags" --downstream-tasks "$($downstream_eval && echo $downstream_tasks)"
+    --downstream-tags "$downstream_tags" --pack-tags "$pack_tags" \
+    --downstream-tasks "$([ -n "$downstream_tags" ] && echo $downstream_tasks)"
 fi
 log "done (stages $stage-$stop_stage)"

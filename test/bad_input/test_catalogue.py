@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import re
 import shutil
 import subprocess
@@ -557,6 +558,92 @@ def checkpoint_truncated(ctx):
         path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
 
     extract_rejects_checkpoint(ctx, truncate, "cannot read checkpoint (RuntimeError: ", r".*\)")
+
+
+# --- using a trained model: the xmodal command ---------------------------------------------
+
+def run_cli(ctx, *args) -> tuple[int, str]:
+    """Run ``xmodal ARGS`` (``xmodal.cli.main``, the console script) in this process."""
+    from xmodal.cli import main
+
+    ctx.capsys.readouterr()
+    status = main([str(a) for a in args])
+    return status, ctx.capsys.readouterr().err
+
+
+def cli_rejects(ctx, bad: Path, message: str, regex_tail: str = "") -> None:
+    """``xmodal verify`` of a good and a bad recording, and ``xmodal embed`` of both, fail
+    naming the bad one; embed writes nothing."""
+    status, err = run_cli(ctx, "verify", "--model", ctx.exp, ctx.media.wav, bad)
+    assert status == 1, err
+    assert_line(err, re.escape(f"xmodal verify: error: {message}") + regex_tail)
+    out = ctx.tmp / "out" / "emb.ark"
+    status, err = run_cli(ctx, "embed", "--model", ctx.exp, "--out", out, ctx.media.wav, bad)
+    assert status == 1, err
+    assert_line(err, re.escape(f"xmodal embed: error: {message}") + regex_tail)
+    assert snapshot(out.parent) == {}
+
+
+@case("recording-to-verify-missing")
+def recording_to_verify_missing(ctx):
+    gone = ctx.tmp / "gone.wav"
+    cli_rejects(ctx, gone, f"{gone}: no such file")
+
+
+@case("recording-to-verify-empty")
+def recording_to_verify_empty(ctx):
+    empty = ctx.tmp / "empty.wav"
+    empty.touch()
+    cli_rejects(ctx, empty, f"{empty}: file is empty")
+
+
+@case("recording-shorter-than-the-model-input")
+def recording_shorter_than_the_model_input(ctx):
+    # The tiny two-stream model needs 17 feature frames: 5 video frames of 640 samples.
+    cli_rejects(ctx, ctx.media.short_wav, f"{ctx.media.short_wav}: too short: 0.020 s; the "
+                "model needs at least 0.20 s (3200 samples at 16 kHz)")
+
+
+@case("recording-silent")
+def recording_silent(ctx):
+    silent = ctx.tmp / "silent.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-b", "16", "-c", "1", str(silent), "trim", "0",
+                    "1"], check=True)
+    # sox dithers: the "silence" holds 1-LSB noise (3e-05), as many silent recordings do.
+    cli_rejects(ctx, silent, f"{silent}: silent (peak amplitude ", r"[0-9.e-]+, below -80 dBFS\)")
+
+
+def packed(ctx) -> Path:
+    """A pack of the tiny experiment (no scoring mean, no calibration)."""
+    from xmodal.pack.build import build_pack
+
+    build_pack(ctx.exp, ctx.tmp / "pack", tag="tiny", mean_scp=None, cal_scp=None,
+               cal_utt2spk=None)
+    return ctx.tmp / "pack"
+
+
+@case("model-dir-neither-pack-nor-experiment")
+def model_dir_neither_pack_nor_experiment(ctx):
+    pack = packed(ctx)
+    (pack / "pack.json").unlink()
+    (pack / "model.pt").unlink()
+    status, err = run_cli(ctx, "verify", "--model", pack, ctx.media.wav, ctx.media.wav)
+    assert status == 1, err
+    assert_line(err, re.escape(f"xmodal verify: error: {pack}: not a pack (no pack.json) and "
+                               "not an experiment dir (no config.yaml and model.pt)"))
+
+
+@case("pack-of-another-format-version")
+def pack_of_another_format_version(ctx):
+    pack = packed(ctx)
+    meta = json.loads((pack / "pack.json").read_text())
+    (pack / "pack.json").write_text(json.dumps({**meta, "format_version": 99}))
+    out = ctx.tmp / "emb.npy"
+    status, err = run_cli(ctx, "embed", "--model", pack, "--out", out, ctx.media.wav)
+    assert status == 1 and not out.exists(), err
+    assert_line(err, re.escape(f"xmodal embed: error: {pack}/pack.json: pack format version 99; "
+                               "this xmodal reads version 1 only (repack the model with "
+                               "xmodal.bin.make_pack from its experiment dir)"))
 
 
 # --- the tests --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from xmodal.data.datadir import (DataDir, DataDirError, DataDirTables, Trial, read_table,
                                  utt2spk_to_spk2utt, write_data_dir)
-from xmodal.data.subset import choose_speakers, subset_data_dir
+from xmodal.data.subset import choose_speakers, hold_out_speakers, subset_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SPEAKERS = [f"id{n:05d}" for n in (7, 3, 12, 1, 9, 5, 20, 2)]
@@ -142,3 +142,23 @@ def test_budgets_that_cannot_be_met_name_the_speaker(source, tmp_path):
     with pytest.raises(DataDirError, match="cannot choose 16 utterances: the 8 speakers have only 15"):
         subset_data_dir(source, tmp_path / "x", 0, seed=0, num_utt=16)
     assert not (tmp_path / "x").exists()
+
+
+def test_held_out_speakers_are_kept_apart_whole(source, tmp_path):
+    """The calibration split: N speakers with all their utterances on one side, every other
+    speaker on the other; none on both; the same N as the first N of a subset's permutation."""
+    held = hold_out_speakers(source, tmp_path / "rest", tmp_path / "cal", 3, seed=0)
+    assert held == speakers_of(tmp_path / "cal") == choose_speakers(speakers_of(source), 3, 0)
+    rest = speakers_of(tmp_path / "rest")
+    assert not set(rest) & set(held) and sorted(rest + held) == speakers_of(source)
+    src, cal, other = (DataDir(d).load() for d in (source, tmp_path / "cal", tmp_path / "rest"))
+    assert {**cal.utt2spk, **other.utt2spk} == src.utt2spk
+    assert set(cal.text) | set(other.text) == set(src.text) and not cal.trials
+    for num_spk in (0, len(speakers_of(source))):
+        with pytest.raises(DataDirError, match="need at least one on each side"):
+            hold_out_speakers(source, tmp_path / "r2", tmp_path / "c2", num_spk)
+    proc = subprocess.run([sys.executable, "-m", "xmodal.bin.hold_out_speakers", "--num-spk",
+                           "3", str(source), str(tmp_path / "r3"), str(tmp_path / "c3")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert speakers_of(tmp_path / "c3") == held

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from xmodal.data.datadir import read_table
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = {"width": 0.125, "face_size": 32, "face_channels": 3, "n_mels": 40, "embed_dim": 32,
          "head_hidden": 32, "trunk_dim": 32}
@@ -36,7 +38,10 @@ def write(path: Path, obj: dict) -> str:
     return str(path.name if path.parent.name == "conf" else path)
 
 
-def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
+def test_voxceleb_recipe_runs_every_stage(corpus_factory, tmp_path: Path):
+    # The tiny corpus with four VoxCeleb1 dev speakers: two train (Table 4, the supervised
+    # baseline), two calibrate the packs (stage 9).
+    tiny_corpus = corpus_factory(tmp_path / "corpus", "--vox1-dev-speakers", "4")
     recipe = recipe_copy(tmp_path)
     conf = recipe / "conf"
     # With the waveform: Shukla et al.'s raw-waveform encoder reads it.
@@ -115,7 +120,7 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
          "--test-speakers", "2", "--trials", "O E H",
          "--dump-config", "conf/tiny_dump.yaml", "--ssl-configs", "conf/tiny_dis.yaml",
          "--supervised-config", "conf/tiny_sup.yaml", "--finetune-config", "conf/tiny_ft.yaml",
-         "--finetune-subsets", "2:4 all",
+         "--finetune-subsets", "2:4 all", "--calibration-speakers", "2",
          "--finetune-tags", "tiny_dis", "--probe-tags", "tiny_dis", "--ssl-eval-batches", "2",
          "--chance-check", "false", "--asnorm-top-k", "2", "--leakage-steps", "5",
          "--phones-ctm", str(tiny_corpus / "annotations" / "phones.ctm"),
@@ -221,8 +226,27 @@ def test_voxceleb_recipe_runs_every_stage(tiny_corpus: Path, tmp_path: Path):
     assert "| emotion (CREMA-D) | emotion (RAVDESS) | words (LRW) |" in table
     assert "| supervised end to end (ceiling) |" in table and "| tiny_dis | identity |" in table
     assert "| log-mel frames (floor) |" in table
-    # Without speaker_id, spk_dev trains as it is.
-    assert not (data / "spk_dev_no_iden_test").exists()
+    # Without speaker_id, spk_dev trains as it is, less its two calibration speakers, which
+    # no training set holds.
+    assert not (data / "spk_dev_no_cal_no_iden_test").exists()
+    cal = set(read_table(data / "spk_cal" / "spk2utt"))
+    assert len(cal) == 2 and not cal & set(read_table(data / "spk_dev_no_cal" / "spk2utt"))
+    for budget in ("spk_dev_2_4", "spk_dev_all"):
+        assert not cal & set(read_table(data / budget / "spk2utt"))
+    # Stage 9: a pack of every trained encoder, calibrated on spk_cal (or, for a tiny model
+    # whose scores do not rank those targets first, with the reason why not).
+    tags = ["tiny_dis", "tiny_recon", "tiny_recon_semi", "tiny_recon_post", "tiny_recon_cemb",
+            "tiny_recon_cunits", "tiny_facegen", "supervised_spk_dev_all"]
+    for tag in tags:
+        meta = json.loads((exp / tag / "pack" / "pack.json").read_text())
+        assert (exp / tag / "emb" / "spk_cal" / ".done").exists()
+        assert meta["provenance"]["calibration_speakers"] == 2
+        assert (meta["calibration"] is None) == ("calibration_error" in meta["provenance"])
+        assert (exp / tag / "pack" / "calibration_eval.json").exists() == \
+            (meta["calibration"] is not None)
+        assert f"| `{tag}/pack` |" in results
+    assert json.loads((exp / "tiny_facegen" / "pack" / "pack.json").read_text())["input"][
+        "kind"] == "waveform"
     # A second run finds every stage finished and redoes nothing (the wav copies included).
     before = {p: p.stat().st_mtime_ns for p in [*exp.rglob("*"), *(recipe / "wav").rglob("*")]
               if p.is_file() and p.name != "RESULTS.md" and not p.name.endswith(".png")}

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                         "downstream tasks (exp/<tag>/downstream)")
     parser.add_argument("--downstream-tasks", default="", help="the downstream tasks, in "
                         "table order")
+    parser.add_argument("--pack-tags", default="", help="models packed in stage 9 "
+                        "(exp/<tag>/pack)")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     args = parser.parse_args(argv)
     exp = Path(args.exp_dir)
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                           args.probe_tags.split(), args.baseline_tags.split(),
                           Path(args.utt2spk) if args.utt2spk else None, args.n_boot,
                           args.recon_tags.split(), args.downstream_tags.split(),
-                          args.downstream_tasks.split(), args.facegen_tags.split())
+                          args.downstream_tasks.split(), args.facegen_tags.split(),
+                          args.pack_tags.split())
     except (ScoringError, DataDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -97,3 +97,28 @@ def subset_data_dir(src: str | os.PathLike, dest: str | os.PathLike, num_spk: in
                 raise DataDirError(str(err)) from None
             write_face_format(tmp / FORMAT_FILE, face_format)
     return speakers
+
+
+def hold_out_speakers(src: str | os.PathLike, rest: str | os.PathLike,
+                      held_out: str | os.PathLike, num_spk: int, seed: int = 0) -> list[str]:
+    """Split ``src`` by speaker: ``num_spk`` speakers (the first of the seeded permutation,
+    as ``choose_speakers``) with all their utterances to ``held_out``, the others to ``rest``.
+
+    For a set kept apart from everything that trains (e.g. the calibration speakers of
+    spk_dev). Both dirs are replaced whole, atomically; trial lists are not copied. Returns
+    the held-out speakers.
+    """
+    for dest in (rest, held_out):
+        if Path(src).resolve() == Path(dest).resolve():
+            raise DataDirError(f"{dest}: the split cannot replace its source data dir")
+    tables = DataDir(src).load()
+    if num_spk < 1 or num_spk >= len(tables.spk2utt):
+        raise DataDirError(f"{src}: cannot hold out {num_spk} of its {len(tables.spk2utt)} "
+                           "speakers: need at least one on each side")
+    held = set(permuted_speakers(list(tables.spk2utt), num_spk, seed))
+    for dest, wanted in ((held_out, True), (rest, False)):
+        subset = tables.subset(u for u, s in tables.utt2spk.items() if (s in held) == wanted)
+        subset.trials = {}
+        with atomic_dir(dest) as tmp:
+            DataDir(tmp).write(subset)
+    return sorted_keys(held)

@@ -10,7 +10,7 @@ set -euo pipefail
 
 preset=demo
 stage=1
-stop_stage=8
+stop_stage=9
 nj=2
 train_seed=""       # override the configs' seed (reproduce.sh trains seeds 0 1 2)
 root=""             # where corpus/, data/, dump/ and exp/ go (default: the preset's)
@@ -44,9 +44,12 @@ case $preset in
     conf=conf/demo
     # Three videos per speaker set: VoxCeleb1's identification split needs a training, a
     # validation and a test video of each speaker.
+    # spk_dev: 40 speakers that train (Table 4, the supervised baseline) and 10 that only
+    # calibrate the packs (stage 9; 12 target and 282 non-target pairs each).
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 100 --ssl-test-videos 2
-      --spk-dev-speakers 40 --spk-test-speakers 100 --spk-videos 3 --spk-utts 2
+      --spk-dev-speakers 50 --spk-test-speakers 100 --spk-videos 3 --spk-utts 2
       --min-words 4 --max-words 7"
+    calibration_speakers=10
     # Small corpora that exercise every task (the demo's downstream table is a run of the
     # stage, not evidence: make reproduce has the full-size one). CREMA-D: many actors with
     # few utterances each, so its test split has the 5 speakers a paired mark needs; RAVDESS'
@@ -76,8 +79,10 @@ case $preset in
   full)
     default_root=full
     conf=conf
+    # spk_dev: 200 speakers that train and 40 that calibrate the packs.
     data_opts="--ssl-train-speakers 1200 --ssl-test-speakers 100 --ssl-test-videos 2
-      --spk-dev-speakers 200 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
+      --spk-dev-speakers 240 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
+    calibration_speakers=40
     downstream_opts="--crema-actors 48 --crema-utts-per-actor 24 --ravdess-actors 24
       --ravdess-utts-per-actor 24 --lrw-train-speakers 24 --lrw-val-speakers 6
       --lrw-test-speakers 6 --lrw-train-clips 6 --lrw-val-clips 1 --lrw-test-clips 2"
@@ -118,6 +123,7 @@ case $preset in
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 60 --ssl-test-videos 2
       --spk-dev-speakers 2 --spk-test-speakers 60 --spk-videos 2 --spk-utts 2
       --min-words 4 --max-words 7"
+    calibration_speakers=0
     default_configs="$conf/ssl_identity.yaml"
     default_recon_configs=""
     default_facegen_configs=""
@@ -164,7 +170,7 @@ downstream_tasks=""
   --ssl-eval-batches $ssl_eval_batches --ssl-eval-batch-size $ssl_eval_batch_size --chance-check $chance_check \
   --asnorm-top-k $asnorm_top_k --leakage-steps $leakage_steps \
   --finetune-config $conf/finetune.yaml --supervised-config $conf/supervised.yaml \
-  --probe-config $conf/probe.yaml \
+  --probe-config $conf/probe.yaml --calibration-speakers $calibration_speakers \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
   --probe-tags "$probe_tags" --channel-factors $root/corpus/annotations/factors.tsv \
   --downstream-tasks "$downstream_tasks" --downstream-eval $downstream_eval \

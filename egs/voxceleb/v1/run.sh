@@ -15,7 +15,7 @@ dev_fraction=0.2            # share of each VoxCeleb2 dev speaker's face-tracks 
 test_speakers=120           # VoxCeleb2 test speakers of the self-supervised evaluation (paper)
 trials="O"                  # VoxCeleb1 lists scored: O (veri_test2), E, H, O_orig (veri_test)
 stage=1
-stop_stage=8
+stop_stage=9
 ssl_configs="conf/ssl_content.yaml conf/ssl_identity.yaml conf/ssl_id_content.yaml conf/ssl_id_content_dis.yaml"
 # Stafylakis et al. 2019 (reconstruction): needs per-frame phones, which VoxCeleb lacks:
 # --phones-ctm from your aligner (README), e.g. "conf/recon_phones.yaml conf/recon_none.yaml".
@@ -39,6 +39,9 @@ supervised_config=conf/supervised.yaml
 probe_config=conf/probe.yaml
 finetune_subsets="100:1228 250:6019 500:12146 all"  # Table 4 label budgets: speakers:utterances
 finetune_tags="ssl_identity ssl_id_content_dis"
+# VoxCeleb1 dev speakers held out of every training set to calibrate the packs' scores
+# (stage 9; data/spk_cal); the Table 4 budgets draw on the other 1,111. 0: no calibration.
+calibration_speakers=100
 probe_tags="ssl_id_content ssl_id_content_dis"
 ssl_eval_batches=200
 leakage_steps=1000          # stage 4's post-hoc leakage probes (0: not run)
@@ -88,7 +91,7 @@ fi
   --facegen-configs "$facegen_configs" \
   --random-init-recon-config conf/recon_phones.yaml \
   --finetune-config $finetune_config --supervised-config $supervised_config \
-  --probe-config $probe_config \
+  --probe-config $probe_config --calibration-speakers $calibration_speakers \
   --finetune-subsets "$finetune_subsets" --finetune-tags "$finetune_tags" \
   --probe-tags "$probe_tags" --ssl-eval-batches $ssl_eval_batches --asnorm-top-k $asnorm_top_k \
   --leakage-steps $leakage_steps \
