@@ -515,7 +515,12 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
     [ "$calibration_speakers" -gt 0 ] && cal_opts="--cal-scp $expdir/$tag/emb/spk_cal/identity.scp
       --cal-utt2spk $datadir/spk_cal/utt2spk --p-target $pack_p_target
       --test-scores $expdir/$tag/scores/$1.meansub.scores --test-utt2spk $datadir/spk_test/utt2spk"
+    case $tag in
+      supervised_spk_dev_*) trained_on="$dumpdir/spk_dev, labels of $datadir/${tag#supervised_}" ;;
+      *) trained_on="$dumpdir/ssl_train (and what its config.yaml adds)" ;;
+    esac
     bg python -m xmodal.bin.make_pack --exp-dir $expdir/$tag --n-boot $n_boot \
+      --trained-on "$trained_on" \
       --mean-scp $expdir/$tag/emb/ssl_train_sample/identity.scp $cal_opts \
       --stage6-metrics $expdir/$tag/scores/*.metrics.json
   done

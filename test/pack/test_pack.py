@@ -358,3 +358,17 @@ def test_calibration_on_held_out_speakers_transfers_to_the_test_speakers(recipe_
     for p in ("0.01", "0.05"):
         assert result[f"actdcf_p{p}"] - result[f"mindcf_p{p}"] <= 0.15, result
     assert result["cllr"] - result["min_cllr"] <= 0.1, result
+
+
+def test_score_and_metrics_are_the_recipe_tools(recipe_run, tmp_path, capsys):
+    """``xmodal score`` / ``xmodal metrics`` pass their arguments to xmodal.bin.score and
+    compute_metrics: the same files and lines."""
+    args = ["--trials", recipe_run["data"] / "trials", "--enroll-scp", recipe_run["emb"],
+            "--out", tmp_path / "a.scores"]
+    assert cli(capsys, "score", *args)[0] == 0
+    assert (tmp_path / "a.scores").read_text() == \
+        (recipe_run["scores"] / "trials.scores").read_text()
+    status, out, _ = cli(capsys, "metrics", tmp_path / "a.scores")
+    proc = subprocess.run([sys.executable, "-m", "xmodal.bin.compute_metrics",
+                           str(tmp_path / "a.scores")], capture_output=True, text=True)
+    assert status == 0 and out == proc.stdout and json.loads(out)["eer"] >= 0

@@ -1,6 +1,6 @@
 """Pack a trained experiment for use on its own: weights, scoring mean, calibration, model card.
 
-Usage: python -m xmodal.bin.make_pack --exp-dir EXP [--tag TAG] [--mean-scp M.scp]
+Usage: python -m xmodal.bin.make_pack --exp-dir EXP [--tag TAG] [--trained-on TEXT] [--mean-scp M.scp]
            [--cal-scp CAL/identity.scp --cal-utt2spk data/spk_cal/utt2spk [--p-target 0.05]]
            [--test-scores EXP/scores/trials.meansub.scores --test-utt2spk data/spk_test/utt2spk]
            [--stage6-metrics EXP/scores/*.metrics.json] [--n-boot 1000] [--out-dir EXP/pack]
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exp-dir", required=True, help="trained experiment (config.yaml, "
                         "model.pt)")
     parser.add_argument("--tag", help="the model's name in the card (default: the exp dir's)")
+    parser.add_argument("--trained-on", default="", help="what the model was trained on, for "
+                        "the card (e.g. the training data dir)")
     parser.add_argument("--mean-scp", help="subtract the mean of these embeddings before the "
                         "cosine (stage 6's meansub scores); without it, raw cosine")
     parser.add_argument("--cal-scp", help="identity embeddings of the calibration speakers")
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                           mean_scp=args.mean_scp, cal_scp=args.cal_scp,
                           cal_utt2spk=args.cal_utt2spk, p_target=args.p_target,
                           test_scores=args.test_scores, test_utt2spk=args.test_utt2spk,
-                          stage6_metrics=args.stage6_metrics, n_boot=args.n_boot)
+                          stage6_metrics=args.stage6_metrics, n_boot=args.n_boot,
+                          trained_on=args.trained_on)
     except (ConfigError, CheckpointError, DataDirError, ScoringError, PackError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -87,16 +87,26 @@ def model_card(meta: dict, evaluation: dict | None, stage6: list[dict]) -> str:
              f"- Embedding: identity head, {meta['embedding_dim']} dimensions, time average.",
              "- Score: cosine" + (" after subtracting the unlabelled training sample's mean"
                                   if meta["scoring"]["mean"] else "") + ".",
-             f"- Trained: `{meta['provenance']['train_config']}`, commit "
+             f"- Trained on: {meta['provenance']['trained_on'] or 'not recorded'}.",
+             f"- Config: `{meta['provenance']['train_config']}`, commit "
              f"{meta['provenance']['commit']}, packed {meta['provenance']['date']}."]
     if cal is not None:
-        lines.append(f"- Calibration: llr = {cal['scale']:.4f} x score + {cal['offset']:.4f}, "
+        sign = "+" if cal["offset"] >= 0 else "-"
+        lines.append(f"- Calibration: llr = {cal['scale']:.4f} x score {sign} "
+                     f"{abs(cal['offset']):.4f}, "
                      f"trained at p_target {cal['p_target']} on "
                      f"{meta['provenance']['calibration_trials']} trials of "
                      f"{meta['provenance']['calibration_speakers']} held-out speakers "
                      f"(`{meta['provenance']['calibration_set']}`); decision threshold llr "
                      f"{meta['threshold']['llr']:.3f} (score {meta['threshold']['score']:.4f}), "
                      f"the Bayes threshold at p_target {meta['threshold']['p_target']}.")
+        if meta["threshold"]["score"] > 1.0:
+            best = cal["scale"] + cal["offset"]
+            lines.append(f"  No cosine reaches it (the largest llr, at cosine 1, is {best:.3f}): "
+                         "at this prior the evidence of this model never favours 'same' "
+                         "enough, so every decision is 'different'. Choose the prior at use "
+                         "time: `xmodal verify --p-target 0.5` decides by which hypothesis "
+                         "the evidence favours.")
     elif "calibration_error" in meta["provenance"]:
         lines.append(f"- **No calibration**: on `{meta['provenance']['calibration_set']}`, "
                      f"{meta['provenance']['calibration_error']}. Scores only, no LLRs or "
@@ -130,7 +140,8 @@ def build_pack(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, *, tag: s
                cal_utt2spk: str | os.PathLike | None, p_target: float = 0.05,
                test_scores: str | os.PathLike | None = None,
                test_utt2spk: str | os.PathLike | None = None,
-               stage6_metrics: list[str | os.PathLike] = (), n_boot: int = 1000) -> dict:
+               stage6_metrics: list[str | os.PathLike] = (), n_boot: int = 1000,
+               trained_on: str = "") -> dict:
     """Write the pack of ``exp_dir`` to ``out_dir`` (replaced whole, atomically) and return its
     meta. Without ``cal_scp`` the pack has no calibration; with it, ``test_scores`` (a labelled
     stage-6 score file of the same scoring, mean subtracted iff ``mean_scp``) is calibrated
@@ -146,7 +157,8 @@ def build_pack(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, *, tag: s
                         f"head gives {dim}")
     model = PackedModel(encoder, exp_dir, cfg.method, mean)
     provenance = {"commit": git_commit(), "date": datetime.date.today().isoformat(),
-                  "train_config": str(exp_dir / "config.yaml"), "experiment": str(exp_dir)}
+                  "train_config": str(exp_dir / "config.yaml"), "experiment": str(exp_dir),
+                  "trained_on": trained_on}
     calibration = evaluation = None
     if cal_scp is not None:
         if cal_utt2spk is None:
