@@ -31,6 +31,8 @@ leakage_steps=""    # stage 4's post-hoc leakage probes, training steps (default
 downstream=true       # the downstream tasks' data (synthetic CREMA-D, RAVDESS, LRW; VoxCeleb1
                       # identification) in stages 1-2 and their evaluation; false: none of it
 downstream_eval=true  # stage 8 runs the downstream tasks (emotion, words, speaker id)
+calibration_speakers=""  # spk_dev speakers held out to calibrate the packs (stage 9; default:
+                         # the preset's; 0: none). Stage 1 splits them off: set it before.
 
 . utils/parse_options.sh
 
@@ -49,7 +51,7 @@ case $preset in
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 100 --ssl-test-videos 2
       --spk-dev-speakers 50 --spk-test-speakers 100 --spk-videos 3 --spk-utts 2
       --min-words 4 --max-words 7"
-    calibration_speakers=10
+    default_calibration_speakers=10
     # Small corpora that exercise every task (the demo's downstream table is a run of the
     # stage, not evidence: make reproduce has the full-size one). CREMA-D: many actors with
     # few utterances each, so its test split has the 5 speakers a paired mark needs; RAVDESS'
@@ -82,7 +84,7 @@ case $preset in
     # spk_dev: 200 speakers that train and 40 that calibrate the packs.
     data_opts="--ssl-train-speakers 1200 --ssl-test-speakers 100 --ssl-test-videos 2
       --spk-dev-speakers 240 --spk-test-speakers 120 --spk-videos 4 --spk-utts 2"
-    calibration_speakers=40
+    default_calibration_speakers=40
     downstream_opts="--crema-actors 48 --crema-utts-per-actor 24 --ravdess-actors 24
       --ravdess-utts-per-actor 24 --lrw-train-speakers 24 --lrw-val-speakers 6
       --lrw-test-speakers 6 --lrw-train-clips 6 --lrw-val-clips 1 --lrw-test-clips 2"
@@ -123,7 +125,7 @@ case $preset in
     data_opts="--ssl-train-speakers 600 --ssl-test-speakers 60 --ssl-test-videos 2
       --spk-dev-speakers 2 --spk-test-speakers 60 --spk-videos 2 --spk-utts 2
       --min-words 4 --max-words 7"
-    calibration_speakers=0
+    default_calibration_speakers=0
     default_configs="$conf/ssl_identity.yaml"
     default_recon_configs=""
     default_facegen_configs=""
@@ -150,6 +152,7 @@ esac
 [ "$finetune_tags" != "-" ] || finetune_tags="$finetune_nagrani $finetune_recon $finetune_shukla"
 [ "$probe_tags" != "-" ] || probe_tags="$probe_nagrani $probe_recon"
 [ -n "$train_jobs" ] || train_jobs=$default_train_jobs
+[ -n "$calibration_speakers" ] || calibration_speakers=$default_calibration_speakers
 $downstream || downstream_opts=""
 downstream_tasks=""
 [ -n "$downstream_opts" ] && downstream_tasks="crema_d ravdess lrw speaker_id"
