@@ -34,7 +34,7 @@ from numbers import Real
 
 import numpy as np
 
-from xmodal.eval.metrics import MINDCF_P_TARGETS
+from xmodal.eval.metrics import MINDCF_P_TARGETS, scores_and_labels
 
 # (key in calibration_metrics, p_target): the minDCF operating points, as actual DCFs.
 ACTDCF_P_TARGETS = tuple((key.replace("mindcf_", "actdcf_"), p_target)
@@ -58,17 +58,7 @@ def _check_trials(values, labels, weights, allow_infinite: bool
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Values as float64 and labels as bool, 1-D and of one length, with both classes weighing
     more than 0; weights (if given) finite, non-negative, one per trial."""
-    values = np.asarray(values, dtype=np.float64)
-    labels = np.asarray(labels)
-    if values.ndim != 1 or labels.ndim != 1:
-        raise ValueError(f"scores and labels must be 1-D, got shapes {values.shape} and "
-                         f"{labels.shape}")
-    if len(values) != len(labels):
-        raise ValueError(f"{len(values)} scores but {len(labels)} labels")
-    if labels.dtype != bool:
-        if not np.isin(labels, (0, 1)).all():
-            raise ValueError("labels must be boolean or 0/1")
-        labels = labels == 1
+    values, labels = scores_and_labels(values, labels)
     if np.isnan(values).any() or not (allow_infinite or np.isfinite(values).all()):
         raise ValueError(f"scores contain NaN{'' if allow_infinite else ' or infinity'}")
     if weights is not None:

@@ -21,8 +21,9 @@ import numpy as np
 MINDCF_P_TARGETS = (("mindcf_p0.01", 0.01), ("mindcf_p0.05", 0.05))
 
 
-def _check_inputs(scores, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Scores as float64 and labels as bool, 1-D, same length, both classes present."""
+def scores_and_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Scores as float64 and labels as bool (from bool or 0/1), both 1-D and of one length;
+    a ValueError otherwise. Values and classes are the caller's to check."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     if scores.ndim != 1 or labels.ndim != 1:
@@ -34,6 +35,12 @@ def _check_inputs(scores, labels) -> tuple[np.ndarray, np.ndarray]:
         if not np.isin(labels, (0, 1)).all():
             raise ValueError("labels must be boolean or 0/1")
         labels = labels == 1
+    return scores, labels
+
+
+def _check_inputs(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Scores as float64 and labels as bool, 1-D, same length, both classes present."""
+    scores, labels = scores_and_labels(scores, labels)
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or infinity")
     n_target = int(np.count_nonzero(labels))
