@@ -514,7 +514,7 @@ one recording per held-out ssl_test person, tested on their other one:
 def pack_section(exp: Path, pack_tags: list[str]) -> str:
     """The packed models (stage 9) and their calibration checked on the held-out trials:
     actual vs minimum DCF, Cllr vs minCllr, with intervals; "" when no tag has a pack."""
-    rows = []
+    rows, p_target = [], None
     for tag in pack_tags:
         meta = load_json(exp / tag / "pack" / "pack.json")
         if meta is None:
@@ -524,6 +524,7 @@ def pack_section(exp: Path, pack_tags: list[str]) -> str:
             why = meta["provenance"].get("calibration_error", "none trained")
             rows.append(f"| `{tag}/pack` | no calibration: {why} | | | | | |")
             continue
+        p_target = meta["threshold"]["p_target"]
         cells = [metric_cell(r, key, 3) for key in ("mindcf_p0.05", "actdcf_p0.05",
                                                    "mindcf_p0.01", "actdcf_p0.01",
                                                    "min_cllr", "cllr")]
@@ -531,9 +532,6 @@ def pack_section(exp: Path, pack_tags: list[str]) -> str:
                     + " |")
     if not rows:
         return ""
-    p_target = next((load_json(exp / t / "pack" / "pack.json")["threshold"]["p_target"]
-                     for t in pack_tags if (exp / t / "pack" / "calibration_eval.json").exists()),
-                    None)
     trained = "" if p_target is None else f" (trained at p_target {p_target})"
     return f"""## Packed models and their calibration (stage 9)
 

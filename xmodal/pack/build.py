@@ -167,11 +167,11 @@ def build_pack(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, *, tag: s
         if table.matrix.shape[1] != dim:
             raise PackError(f"{cal_scp}: embeddings of dimension {table.matrix.shape[1]}; "
                             f"{exp_dir}'s identity head gives {dim}")
-        trials = calibration_trials(table.keys, read_table(cal_utt2spk, require_sorted=False))
+        cal_speakers = read_table(cal_utt2spk, require_sorted=False)
+        trials = calibration_trials(table.keys, cal_speakers)
         scores = model.score_embeddings(table.matrix[trials.enroll], table.matrix[trials.test])
         provenance.update(calibration_set=str(cal_scp),
-                          calibration_speakers=len(set(read_table(cal_utt2spk,
-                                                                  require_sorted=False).values())),
+                          calibration_speakers=len(set(cal_speakers.values())),
                           calibration_trials=len(trials.labels))
         try:
             calibration = fit_calibration(scores, trials.labels, p_target)
