@@ -94,6 +94,9 @@ downstream_tasks=""
 downstream_eval=true      # false: prepare and dump the tasks (and exclude) but run none
 downstream_config=conf/downstream.yaml          # the classifier on frozen features
 downstream_ceiling_config=conf/downstream_ceiling.yaml  # trained end to end on log-mel
+# Tasks whose features are standardised per speaker before the classifier: an emotion is a
+# change from the speaker's own neutral (the emotion corpora have many utterances a speaker).
+downstream_speaker_norm="crema_d ravdess"
 
 . ./path.sh
 . ./cmd.sh
@@ -266,7 +269,9 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       $resume ${train_seed:+--seed $train_seed}
     log "  $tag trained in $(( $(date +%s) - start )) s"
   }
-  for conf in $ssl_configs $recon_configs $facegen_configs; do
+  # Longest first (face generation trains longest at both sizes), so that with --train-jobs 2
+  # the shorter configs fill the other slot rather than one long job ending alone.
+  for conf in $facegen_configs $ssl_configs $recon_configs; do
     if [ -f "$expdir/$(basename "$conf" .yaml)/model.pt" ]; then
       log "  $expdir/$(basename "$conf" .yaml) is trained; skipping"
       continue
@@ -464,7 +469,8 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   fi
   # Downstream tasks: every frozen encoder (both heads), the floors and the ceiling, once each.
   if [ -n "$downstream_tags" ]; then
-    task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot"
+    task_opts="--task-root $dumpdir/downstream --tasks '$downstream_tasks' --n-boot $n_boot
+      --speaker-norm-tasks '$downstream_speaker_norm'"
     # downstream_done DIR HEAD...: every task's result is there (a process costs seconds).
     downstream_done() {
       local dir=$1 task head; shift

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from xmodal.eval.downstream_classifier import MIN_TEST_SPEAKERS
-from xmodal.eval.downstream_report import downstream_table
+from xmodal.eval.downstream_report import downstream_section, downstream_table
 
 SPEAKERS = [f"s{i:02d}" for i in range(30) for _ in range(4)]
 KEYS = [f"{s}-u{j}" for j, s in enumerate(SPEAKERS)]
 
 
 def write_result(exp: Path, tag: str, task: str, head: str, right: list[int],
-                 method: str | None = None) -> None:
+                 method: str | None = None, speaker_normalised: bool = False) -> None:
     """A result whose test utterance i is right when ``right[i]``."""
     out = exp / tag / "downstream"
     out.mkdir(parents=True, exist_ok=True)
@@ -24,7 +24,8 @@ def write_result(exp: Path, tag: str, task: str, head: str, right: list[int],
     acc = sum(right) / len(right)
     (out / f"{task}_{head}.json").write_text(json.dumps({
         "task": task, "head": head, "accuracy": acc, "ci": [acc - 0.05, acc + 0.05],
-        "chance": 0.25, "outcomes": dict(zip(KEYS, right)),
+        "chance": 0.25, "speaker_normalised": speaker_normalised,
+        "outcomes": dict(zip(KEYS, right)),
         "speakers": dict(zip(KEYS, SPEAKERS))}))
 
 
@@ -86,3 +87,16 @@ def test_results_on_different_utterances_cannot_be_compared(tmp_path: Path):
     path.write_text(json.dumps(result))
     with pytest.raises(ValueError, match="different utterances"):
         downstream_table(tmp_path, ["m"], ["lrw"], {}, n_boot=50)
+
+
+def test_section_names_the_speaker_normalised_tasks(tmp_path: Path):
+    half = [i % 2 for i in range(len(KEYS))]
+    for tag in ("mean_logmel", "ssl"):
+        write_result(tmp_path, tag, "crema_d", "content", half, speaker_normalised=True)
+        write_result(tmp_path, tag, "lrw", "content", half)
+    section = downstream_section(tmp_path, ["ssl"], ["crema_d", "lrw"], {}, n_boot=50)
+    assert "Speaker-normalised (emotion (CREMA-D)): each speaker's features" in section
+    write_result(tmp_path, "mean_logmel", "crema_d", "content", half)
+    write_result(tmp_path, "ssl", "crema_d", "content", half)
+    assert "Speaker-normalised" not in downstream_section(tmp_path, ["ssl"], ["crema_d", "lrw"],
+                                                          {}, n_boot=50)

@@ -220,12 +220,15 @@ def test_voxceleb_recipe_runs_every_stage(corpus_factory, tmp_path: Path):
                 result = json.loads((exp / tag / "downstream" / f"{task}_{head}.json")
                                     .read_text())
                 assert 0 <= result["ci"][0] <= result["accuracy"] <= result["ci"][1] <= 1
+                # The emotion tasks read each speaker against its own utterances.
+                assert result["speaker_normalised"] == (task != "lrw")
         assert (exp / "mean_logmel" / "downstream" / f"{task}_content.json").exists()
         assert (exp / "downstream_ceiling" / "downstream" / f"{task}_content.json").exists()
     table = results.split("## Downstream tasks")[1]
     assert "| emotion (CREMA-D) | emotion (RAVDESS) | words (LRW) |" in table
     assert "| supervised end to end (ceiling) |" in table and "| tiny_dis | identity |" in table
     assert "| log-mel frames (floor) |" in table
+    assert "Speaker-normalised (emotion (CREMA-D), emotion (RAVDESS))" in table
     # Without speaker_id, spk_dev trains as it is, less its two calibration speakers, which
     # no training set holds.
     assert not (data / "spk_dev_no_cal_no_iden_test").exists()

@@ -3,7 +3,7 @@
 Usage: python -m xmodal.bin.downstream (--exp-dir EXP | --mean-logmel)
            --task-root DUMP/downstream --tasks "crema_d ravdess lrw speaker_id"
            [--heads "identity content"] --config conf/downstream.yaml --out-dir EXP/downstream
-           [--n-boot 1000] [--num-threads 1]
+           [--speaker-norm-tasks "crema_d ravdess"] [--n-boot 1000] [--num-threads 1]
 
 For each task (``TASK_ROOT/<task>/{train,valid,test}``: dump dirs with feats.scp, utt2spk and
 utt2label) and each head of the encoder: the head's frozen frame features of every split
@@ -12,7 +12,9 @@ utt2label) and each head of the encoder: the head's frozen frame features of eve
 early-stopped on valid, and its test accuracy with a 95% interval over speakers, written to
 ``OUT_DIR/<task>_<head>.json`` (with each test utterance's outcome, for paired comparisons).
 A result that exists is not computed again. ``--mean-logmel``: the log-mel frames
-themselves (the floor). Prints one line per result.
+themselves (the floor). ``--speaker-norm-tasks``: tasks whose features are standardised per
+speaker in each split before the classifier (the emotion tasks; every speaker of such a task
+needs at least 2 utterances per split). Prints one line per result.
 """
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--heads", default=" ".join(HEADS), help="heads to evaluate")
     parser.add_argument("--config", required=True, help="classifier yaml (ClassifierConfig)")
     parser.add_argument("--out-dir", required=True, help="results and feature cache")
+    parser.add_argument("--speaker-norm-tasks", default="",
+                        help="tasks whose features are standardised per speaker (emotion)")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     parser.add_argument("--num-threads", type=int, default=1, help="torch CPU threads")
     return parser
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     heads, tasks = args.heads.split(), args.tasks.split()
+    speaker_norm_tasks = set(args.speaker_norm_tasks.split())
     unknown = [h for h in heads if h not in HEADS]
     if unknown or not heads or not tasks:
         parser.error(f"--heads must name some of {HEADS} and --tasks at least one task")
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             for head in task_heads:
                 start = time.monotonic()
                 result = run_task({s: task_root / task / s for s in SPLITS},
-                                  {s: scps[s][head] for s in SPLITS}, cfg, args.n_boot)
+                                  {s: scps[s][head] for s in SPLITS}, cfg, args.n_boot,
+                                  speaker_norm=task in speaker_norm_tasks)
                 result.update(task=task, head=head,
                               encoder="mean_logmel" if args.mean_logmel else str(args.exp_dir),
                               seconds=round(seconds + time.monotonic() - start, 1))

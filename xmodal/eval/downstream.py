@@ -34,7 +34,7 @@ from xmodal.data.downstream_prep import LABEL_FILE
 from xmodal.data.scp import ScpReader
 from xmodal.data.vector_ark import vector_writer
 from xmodal.eval.downstream_classifier import (ClassifierConfig, FeatureSet, accuracy_with_ci,
-                                               train_classifier)
+                                               normalise_per_speaker, train_classifier)
 from xmodal.eval.embedding_sets import HEADS
 from xmodal.eval.extract import checked_input, input_scp, repeat_pad
 
@@ -118,11 +118,14 @@ def read_split(data_dir: str | os.PathLike, features_scp: str | os.PathLike,
 
 def run_task(split_dirs: dict[str, Path], feature_scps: dict[str, Path],
              cfg: ClassifierConfig, n_boot: int = 1000,
-             log: Callable[[str], None] | None = None) -> dict:
-    """Train on ``train``, choose the epoch on ``valid``, test once on ``test``.
+             log: Callable[[str], None] | None = None, speaker_norm: bool = False) -> dict:
+    """Train on ``train``, choose the epoch on ``valid``, test once on ``test``; with
+    ``speaker_norm``, each split's features standardised per speaker first
+    (``downstream_classifier.normalise_per_speaker``, the emotion tasks' protocol).
 
     Returns the test accuracy with its 95% interval over speakers, chance (the test share of
-    the training split's most frequent label), the label set, the classifier's chosen epoch,
+    the training split's most frequent label; of labels tied for it, their mean share), the
+    label set, the classifier's chosen epoch,
     and ``outcomes``: each test utterance's 1/0, for paired comparisons."""
     train, labels = read_split(split_dirs["train"], feature_scps["train"], None)
     if len(labels) < 2:
@@ -130,14 +133,27 @@ def run_task(split_dirs: dict[str, Path], feature_scps: dict[str, Path],
                            f"('{labels[0]}'); nothing to classify")
     valid, _ = read_split(split_dirs["valid"], feature_scps["valid"], labels)
     test, _ = read_split(split_dirs["test"], feature_scps["test"], labels)
+    if speaker_norm:
+        sets = {"train": train, "valid": valid, "test": test}
+        for split, data in sets.items():
+            try:
+                sets[split] = normalise_per_speaker(data)
+            except ValueError as err:
+                raise DataDirError(f"{split_dirs[split] / 'utt2spk'}: {err}") from None
+        train, valid, test = sets["train"], sets["valid"], sets["test"]
     classifier = train_classifier(train, valid, len(labels), cfg, log)
     correct = (classifier.predict(test) == test.labels).astype(np.int64)
-    majority = int(np.bincount(train.labels, minlength=len(labels)).argmax())
+    counts = np.bincount(train.labels, minlength=len(labels))
+    # Labels tied for most frequent: answering any one of them is as good a guess, so chance
+    # is their mean test share (not the share of whichever sorts first, which may be absent).
+    majority = np.flatnonzero(counts == counts.max())
     result = accuracy_with_ci(correct, test.speakers, n_boot=n_boot, seed=cfg.seed)
-    result.update(chance=float(np.mean(test.labels == majority)), labels=labels,
+    result.update(chance=float(np.isin(test.labels, majority).mean() / len(majority)),
+                  labels=labels,
                   n_train=len(train.keys), n_valid=len(valid.keys),
                   best_epoch=classifier.best_epoch, epochs_run=classifier.epochs_run,
                   valid_accuracy=classifier.valid_accuracy, feature_dim=train.dim,
+                  speaker_normalised=speaker_norm,
                   classifier=asdict(cfg),
                   outcomes={k: int(c) for k, c in zip(test.keys, correct)},
                   speakers={k: s for k, s in zip(test.keys, test.speakers)})

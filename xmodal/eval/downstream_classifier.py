@@ -19,6 +19,14 @@ deviation over all its frames: encoders differ in scale, and one learning rate t
 them all. The statistics stay with the classifier, so a test utterance's prediction does not
 depend on which other utterances are tested with it.
 
+Speaker normalisation (``normalise_per_speaker``, for the emotion tasks): before that, each
+speaker's frames are standardised with the mean and standard deviation of all that speaker's
+frames in the split, labels unused. An emotion is a change from a speaker's own neutral
+voice; a classifier of one utterance does not know that neutral, so without this it reads
+mostly where a voice sits among the training speakers. This is the usual speaker-level
+normalisation of emotion recognition, and it is transductive: a test utterance's prediction
+then depends on its speaker's other (unlabelled) test utterances.
+
 Early stopping: after each epoch the validation accuracy is computed; the weights of the best
 epoch (the earliest of equals) are kept, and training stops after ``patience`` epochs
 without a better one. Only the validation split chooses; the test split is not seen in
@@ -139,6 +147,25 @@ class FeatureSet:
     def dim(self) -> int:
         """Feature dimension D."""
         return self.feats[0].shape[1]
+
+
+def normalise_per_speaker(data: FeatureSet) -> FeatureSet:
+    """``data`` with each speaker's frames standardised per dimension by the mean and standard
+    deviation over all that speaker's frames (module doc). A dimension constant within a
+    speaker is only centred. A speaker with one utterance is a ValueError naming it: the
+    utterance would be compared with itself alone, and its mean would vanish."""
+    members: dict[str, list[int]] = {}
+    for i, speaker in enumerate(data.speakers):
+        members.setdefault(speaker, []).append(i)
+    feats = list(data.feats)
+    for speaker, index in members.items():
+        if len(index) < 2:
+            raise ValueError(f"speaker '{speaker}' has one utterance ('{data.keys[index[0]]}'):"
+                             f" speaker normalisation needs at least 2")
+        mean, std = _frame_statistics([data.feats[i] for i in index])
+        for i in index:
+            feats[i] = ((data.feats[i] - mean) / std).astype(np.float32)
+    return FeatureSet(data.keys, feats, data.labels, data.speakers)
 
 
 class _Network(nn.Module):

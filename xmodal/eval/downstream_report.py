@@ -110,6 +110,14 @@ def downstream_table(exp: Path, tags: list[str], tasks: list[str], names: dict[s
 def downstream_section(exp: Path, tags: list[str], tasks: list[str], names: dict[str, str],
                        n_boot: int = 1000) -> str:
     """The RESULTS.md section: what was run, the table and how to read its marks."""
+    normalised = sorted({t for tag in tags + [LOGMEL] for t in tasks
+                         for head in HEADS
+                         if (load_result(exp, tag, t, head) or {}).get("speaker_normalised")})
+    per_speaker = (f" Speaker-normalised ({', '.join(TASK_NAMES.get(t, t) for t in normalised)}):"
+                   f" each speaker's features are standardised with the mean and deviation of"
+                   f" that speaker's own utterances in the split, labels unused, since an"
+                   f" emotion is a change from the speaker's own neutral voice."
+                   if normalised else "")
     return f"""## Downstream tasks: what each frozen encoder's features hold
 
 Test accuracy % [95% interval over speakers] of a classifier trained on each encoder's frozen
@@ -119,7 +127,7 @@ marks from a paired bootstrap over speakers on the same test utterances: the fir
 the log-mel floor, the second against the same architecture untrained; `+` significantly
 better, `-` significantly worse, `=` not told apart (noise), `.` floor not run, `?` not
 tested (fewer than {MIN_TEST_SPEAKERS} test speakers: a bootstrap over so few cannot
-estimate the spread, and its interval is not to be read either).
+estimate the spread, and its interval is not to be read either).{per_speaker}
 
 {downstream_table(exp, tags, tasks, names, n_boot)}
 
