@@ -646,6 +646,30 @@ def pack_of_another_format_version(ctx):
                                "xmodal.bin.make_pack from its experiment dir)"))
 
 
+@case("emotion-speaker-with-one-utterance")
+def emotion_speaker_with_one_utterance(ctx):
+    # Speaker normalisation compares each utterance with its speaker's others: one is too few.
+    task = ctx.tmp / "tasks" / "crema_d"
+    rng = np.random.default_rng(0)
+    for split, speakers in (("train", "ab"), ("valid", "cd"), ("test", "ef")):
+        keys = [f"{spk}-{u}" for spk in speakers for u in range(2)][:3 if split == "test" else 4]
+        (task / split).mkdir(parents=True)
+        write_scp(task / split / "feats.scp", {k: rng.normal(size=(20, 40)) for k in keys})
+        (task / split / "utt2spk").write_text("".join(f"{k} {k[0]}\n" for k in keys))
+        (task / split / "utt2label").write_text(
+            "".join(f"{k} {('neutral', 'angry')[int(k[-1])]}\n" for k in keys))
+    (ctx.tmp / "c.yaml").write_text("kind: linear\nmax_epochs: 2\npatience: 2\n")
+    out = ctx.tmp / "out"
+    assert_error(*run_tool(ctx, "downstream", "--mean-logmel", "--heads", "content",
+                           "--task-root", task.parent, "--tasks", "crema_d",
+                           "--speaker-norm-tasks", "crema_d", "--config", ctx.tmp / "c.yaml",
+                           "--out-dir", out, "--n-boot", "10"),
+                 f"{task}/test/utt2spk: speaker 'f' has one utterance ('f-0'): speaker "
+                 "normalisation needs at least 2")
+    assert not list(out.glob("*.json"))
+    assert_no_temporary_files(out)
+
+
 # --- the tests --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(CASES))
