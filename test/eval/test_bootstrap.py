@@ -34,34 +34,9 @@ def true_eer() -> float:
     return 100.0 * norm.cdf(-MU / (target_sd + nontarget_sd))
 
 
-def small_design(seed: int, n: int = 300, n_speakers: int = 8):
-    """Random directed trials among few speakers, several per pair, scores with many ties."""
-    rng = np.random.default_rng(seed)
-    enroll = rng.integers(0, n_speakers, n)
-    labels = rng.random(n) < 0.3
-    test = np.where(labels, enroll, (enroll + rng.integers(1, n_speakers, n)) % n_speakers)
-    scores = np.round(rng.normal(size=n) + 1.5 * labels, 1)
-    names = np.array([f"id{i:02d}" for i in range(n_speakers)])
-    return scores, labels, names[enroll], names[test]
-
-
-def explicit_replicate(scores, labels, enroll, test, speakers, counts):
-    """The trial list of a resampled speaker set, built copy by copy (no weights).
-
-    Each drawn copy brings its speaker's target trials; each ordered pair of copies of two
-    different speakers brings the nontarget trials from the first to the second.
-    """
-    copies = np.repeat(speakers, counts)
-    picked = [np.flatnonzero(labels & (enroll == s)) for s in copies]
-    picked += [np.flatnonzero(~labels & (enroll == a) & (test == b))
-               for i, a in enumerate(copies) for j, b in enumerate(copies) if a != b]
-    index = np.concatenate(picked)
-    return scores[index], labels[index]
-
-
 @pytest.mark.parametrize("chunk_elements", [1, 1 << 21])
-def test_replicates_equal_metrics_of_explicitly_resampled_trial_lists(monkeypatch,
-                                                                       chunk_elements):
+def test_replicates_equal_metrics_of_explicitly_resampled_trial_lists(
+        monkeypatch, chunk_elements, small_design, explicit_replicate):
     # One replicate per chunk, or all in one chunk: the bookkeeping must not matter.
     monkeypatch.setattr(bootstrap, "BOOT_CHUNK_ELEMENTS", chunk_elements)
     scores, labels, enroll, test = small_design(0)
@@ -75,7 +50,7 @@ def test_replicates_equal_metrics_of_explicitly_resampled_trial_lists(monkeypatc
             assert boot.values[0][key][r] == pytest.approx(expected[key], rel=1e-12, abs=1e-12)
 
 
-def test_speaker_bootstrap_adds_intervals_around_the_point_estimate():
+def test_speaker_bootstrap_adds_intervals_around_the_point_estimate(small_design):
     scores, labels, enroll, test = small_design(1)
     result = speaker_bootstrap(scores, labels, enroll, test, n_boot=300, seed=5)
     point = metrics_dict(scores, labels)
@@ -135,7 +110,7 @@ def test_degenerate_draws_are_redrawn():
     assert (result["n_boot"], result["n_redrawn"]) == (200, boot.n_redrawn)
 
 
-def test_paired_bootstrap_of_a_system_with_itself_is_exactly_zero():
+def test_paired_bootstrap_of_a_system_with_itself_is_exactly_zero(small_design):
     scores, labels, enroll, test = small_design(2)
     result = paired_bootstrap(scores, scores, labels, enroll, test, n_boot=200)
     for key in METRICS:
@@ -203,7 +178,7 @@ def test_seeds_that_disagree_are_not_a_significant_difference():
     assert high - low > max(p["ci"][1] - p["ci"][0] for p in per_seed)
 
 
-def test_seed_bootstrap_needs_paired_seeds():
+def test_seed_bootstrap_needs_paired_seeds(small_design):
     scores, labels, enroll, test = small_design(2)
     with pytest.raises(ValueError, match="same number"):
         seed_paired_bootstrap([scores, scores], [scores], labels, enroll, test)
@@ -339,7 +314,7 @@ def test_trial_speakers_name_the_bad_trial():
 
 
 @pytest.mark.parametrize("kwargs,message", [({"n_boot": 0}, "n_boot"), ({"level": 1.0}, "level")])
-def test_bad_settings_are_value_errors(kwargs, message):
+def test_bad_settings_are_value_errors(kwargs, message, small_design):
     scores, labels, enroll, test = small_design(3)
     with pytest.raises(ValueError, match=message):
         speaker_bootstrap(scores, labels, enroll, test, **kwargs)
@@ -347,7 +322,7 @@ def test_bad_settings_are_value_errors(kwargs, message):
         cluster_bootstrap_accuracy([1, 0], [0, 1], **kwargs)
 
 
-def test_a_label_contradicting_the_speakers_is_an_error():
+def test_a_label_contradicting_the_speakers_is_an_error(small_design):
     scores, labels, enroll, test = small_design(4)
     labels = labels.copy()
     i = int(np.flatnonzero(~labels)[0])

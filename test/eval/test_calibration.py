@@ -323,31 +323,13 @@ def test_actual_dcf_rejects_bad_parameters():
 
 # --- speaker bootstrap ---------------------------------------------------------------------
 
-def small_design(seed: int, n: int = 300, n_speakers: int = 8):
-    """Random directed trials among few speakers, several per pair, LLRs with ties."""
-    rng = np.random.default_rng(seed)
-    enroll = rng.integers(0, n_speakers, n)
-    labels = rng.random(n) < 0.3
-    test = np.where(labels, enroll, (enroll + rng.integers(1, n_speakers, n)) % n_speakers)
-    llrs = np.round(rng.normal(size=n) * 2 + 3 * labels - 2, 1)
-    names = np.array([f"id{i:02d}" for i in range(n_speakers)])
-    return llrs, labels, names[enroll], names[test]
+# LLRs of the shared trial design (conftest.small_design): targets about +1, nontargets -2.
+LLR_DESIGN = dict(scale=2.0, shift=3.0, offset=-2.0)
 
 
-def explicit_replicate(llrs, labels, enroll, test, speakers, counts):
-    """The trial list of a resampled speaker set, built copy by copy: each drawn copy
-    brings its speaker's target trials, each ordered pair of copies of two different
-    speakers the nontarget trials from the first to the second."""
-    copies = np.repeat(speakers, counts)
-    picked = [np.flatnonzero(labels & (enroll == s)) for s in copies]
-    picked += [np.flatnonzero(~labels & (enroll == a) & (test == b))
-               for a in copies for b in copies if a != b]
-    index = np.concatenate(picked)
-    return llrs[index], labels[index]
-
-
-def test_replicates_are_the_metrics_of_explicitly_resampled_trial_lists():
-    llrs, labels, enroll, test = small_design(0)
+def test_replicates_are_the_metrics_of_explicitly_resampled_trial_lists(small_design,
+                                                                        explicit_replicate):
+    llrs, labels, enroll, test = small_design(0, **LLR_DESIGN)
     boot = calibration_replicates(llrs, labels, enroll, test, n_boot=10, seed=3)
     for r in range(10):
         expected = calibration_metrics(*explicit_replicate(llrs, labels, enroll, test,
@@ -361,8 +343,8 @@ def test_replicates_are_the_metrics_of_explicitly_resampled_trial_lists():
     assert boot.n_redrawn == same.n_redrawn
 
 
-def test_calibrated_bootstrap_adds_intervals_around_the_point_values():
-    llrs, labels, enroll, test = small_design(1)
+def test_calibrated_bootstrap_adds_intervals_around_the_point_values(small_design):
+    llrs, labels, enroll, test = small_design(1, **LLR_DESIGN)
     result = calibrated_speaker_bootstrap(llrs, labels, enroll, test, n_boot=200, seed=5)
     point = calibration_metrics(llrs, labels)
     assert {key: result[key] for key in point} == point
@@ -376,8 +358,8 @@ def test_calibrated_bootstrap_adds_intervals_around_the_point_values():
                                         seed=6) != result
 
 
-def test_calibrated_bootstrap_rejects_bad_trials_before_drawing():
-    llrs, labels, enroll, test = small_design(2, n=40)
+def test_calibrated_bootstrap_rejects_bad_trials_before_drawing(small_design):
+    llrs, labels, enroll, test = small_design(2, n=40, **LLR_DESIGN)
     bad_labels = labels.astype(int) * 2  # 2 for a target: not a label
     with pytest.raises(ValueError, match="labels must be boolean or 0/1"):
         calibration_replicates(llrs, bad_labels, enroll, test, n_boot=5)
