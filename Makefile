@@ -17,7 +17,7 @@ reproduce: setup
 	cd egs/mini_voxceleb/v1 && ./reproduce.sh
 
 # One paper at a time (each within 90 minutes on a 2-core machine), on the same corpus; the
-# downstream table, which puts both papers' encoders side by side, comes from make reproduce.
+# downstream table, which puts the papers' encoders side by side, comes from make reproduce.
 reproduce-nagrani: setup
 	cd egs/mini_voxceleb/v1 && ./reproduce.sh --papers nagrani --downstream false
 

@@ -19,8 +19,8 @@ set -euo pipefail
 seeds="0 1 2"
 papers="nagrani stafylakis shukla"
 sweep=true          # also run the coupling study (with nagrani)
-downstream=true     # the downstream tasks on the first seed's encoders (make reproduce: both
-                    # papers' encoders in one table); the per-paper targets pass false
+downstream=true     # the downstream tasks on the first seed's encoders (make reproduce: the
+                    # three papers' encoders in one table); the per-paper targets pass false
 
 . ./path.sh
 . utils/parse_options.sh
