@@ -116,6 +116,14 @@ def read_split(data_dir: str | os.PathLike, features_scp: str | os.PathLike,
                       [utt2spk[k] for k in keys]), labels
 
 
+def _normalised(data: FeatureSet, split_dir: Path) -> FeatureSet:
+    """``normalise_per_speaker(data)``, its error naming the split's utt2spk."""
+    try:
+        return normalise_per_speaker(data)
+    except ValueError as err:
+        raise DataDirError(f"{split_dir / 'utt2spk'}: {err}") from None
+
+
 def run_task(split_dirs: dict[str, Path], feature_scps: dict[str, Path],
              cfg: ClassifierConfig, n_boot: int = 1000,
              log: Callable[[str], None] | None = None, speaker_norm: bool = False) -> dict:
@@ -134,13 +142,8 @@ def run_task(split_dirs: dict[str, Path], feature_scps: dict[str, Path],
     valid, _ = read_split(split_dirs["valid"], feature_scps["valid"], labels)
     test, _ = read_split(split_dirs["test"], feature_scps["test"], labels)
     if speaker_norm:
-        sets = {"train": train, "valid": valid, "test": test}
-        for split, data in sets.items():
-            try:
-                sets[split] = normalise_per_speaker(data)
-            except ValueError as err:
-                raise DataDirError(f"{split_dirs[split] / 'utt2spk'}: {err}") from None
-        train, valid, test = sets["train"], sets["valid"], sets["test"]
+        train, valid, test = (_normalised(data, split_dirs[split])
+                              for data, split in zip((train, valid, test), SPLITS))
     classifier = train_classifier(train, valid, len(labels), cfg, log)
     correct = (classifier.predict(test) == test.labels).astype(np.int64)
     counts = np.bincount(train.labels, minlength=len(labels))

@@ -114,9 +114,9 @@ def downstream_section(exp: Path, tags: list[str], tasks: list[str], names: dict
                          for head in HEADS
                          if (load_result(exp, tag, t, head) or {}).get("speaker_normalised")})
     per_speaker = (f" Speaker-normalised ({', '.join(TASK_NAMES.get(t, t) for t in normalised)}):"
-                   f" each speaker's features are standardised with the mean and deviation of"
-                   f" that speaker's own utterances in the split, labels unused, since an"
-                   f" emotion is a change from the speaker's own neutral voice."
+                   " each speaker's features are standardised with the mean and deviation of"
+                   " that speaker's own utterances in the split, labels unused, since an"
+                   " emotion is a change from the speaker's own neutral voice."
                    if normalised else "")
     return f"""## Downstream tasks: what each frozen encoder's features hold
 
