@@ -1,6 +1,7 @@
 """Downstream classifiers on synthetic features: planted signals found, independent labels at
 chance, order found only by the GRU, early stopping on validation alone, determinism, training
-statistics, speaker normalisation, and the speaker-bootstrap accuracy and paired comparison against hand resampling."""
+statistics, speaker normalisation, and the speaker-bootstrap accuracy and paired comparison
+against hand resampling."""
 from __future__ import annotations
 
 import io
@@ -252,27 +253,7 @@ def test_common_offset_and_scale_do_not_change_predictions(planted):
 
 # ----------------------------------------------------------------------------- accuracy
 
-def relative_cue_set(split: str, seed: int, n_speakers: int = 12, per_speaker: int = 12
-                     ) -> FeatureSet:
-    """Label 0/1 shown as a +-0.5 shift of dim 0 from the speaker's own level, the levels of
-    speakers spread with a deviation of 3 (an emotion against a voice): one utterance alone
-    says little of its label, the speaker's other utterances say where its neutral is."""
-    rng = np.random.default_rng(seed)
-    keys, feats, labels, speakers = [], [], [], []
-    for s in range(n_speakers):
-        level, scale = rng.normal(scale=3.0, size=D), rng.uniform(0.5, 2.0, size=D)
-        for u in range(per_speaker):
-            label = u % 2  # balanced within each speaker
-            x = rng.normal(scale=0.3, size=(int(rng.integers(10, 21)), D))
-            x[:, 0] += label - 0.5
-            keys.append(f"{split}{s}/{u}")
-            feats.append((level + scale * x).astype(np.float32))
-            labels.append(label)
-            speakers.append(f"{split}{s}")
-    return FeatureSet(keys, feats, np.array(labels), speakers)
-
-
-def test_speaker_normalisation_standardises_each_speakers_frames():
+def test_speaker_normalisation_standardises_each_speakers_frames(relative_cue_set):
     data = relative_cue_set("a", 0, n_speakers=3, per_speaker=4)
     normalised = normalise_per_speaker(data)
     assert normalised.keys == data.keys and np.array_equal(normalised.labels, data.labels)
@@ -292,7 +273,7 @@ def test_speaker_normalisation_standardises_each_speakers_frames():
     assert all(np.array_equal(f, np.zeros_like(f)) for f in normalise_per_speaker(flat).feats)
 
 
-def test_a_cue_relative_to_the_speaker_needs_speaker_normalisation():
+def test_a_cue_relative_to_the_speaker_needs_speaker_normalisation(relative_cue_set):
     train, valid, test = (relative_cue_set(name, seed)
                           for name, seed in (("train", 1), ("valid", 2), ("test", 3)))
     plain = train_classifier(train, valid, 2, ClassifierConfig(**LINEAR))
