@@ -28,14 +28,27 @@ def test_b_way_matching_same_track_and_across_videos():
     person = rng.standard_normal((20, 8))
     # Embeddings that depend on the person only: perfect matching, within or across videos.
     same = np.repeat(person, 2, axis=0)[:, None, :].repeat(3, axis=1)
-    assert cues.b_way(keys, same, same, cross_video=False, batch=8) == 1.0
-    assert cues.b_way(keys, same, same, cross_video=True, batch=8) == 1.0
+    for cross_video in (False, True):
+        result = cues.b_way(keys, same, same, cross_video=cross_video, batch=8)
+        assert (result["mean"], result["low"], result["high"]) == (1.0, 1.0, 1.0)
+        assert result["n_clusters"] == 20  # each decision belongs to its face's identity
     # Embeddings that depend on the video only: a track matches itself, never another video.
     video = rng.standard_normal((40, 1, 8)).repeat(3, axis=1)
-    assert cues.b_way(keys, video, video, cross_video=False, batch=8) == 1.0
-    assert cues.b_way(keys, video, video, cross_video=True, batch=8) < 0.3
+    assert cues.b_way(keys, video, video, cross_video=False, batch=8)["mean"] == 1.0
+    assert cues.b_way(keys, video, video, cross_video=True, batch=8)["high"] < 0.3
     # Fewer identities than B: no answer rather than a wrong one.
-    assert np.isnan(cues.b_way(keys, same, same, cross_video=False, batch=21))
+    assert cues.b_way(keys, same, same, cross_video=False, batch=21) is None
+
+
+def test_b_way_interval_covers_chance_for_unrelated_faces_and_voices():
+    cues = load_script()
+    keys = [f"id{s:05d}/video{s}{v}/00001" for s in range(40) for v in range(2)]
+    rng = np.random.default_rng(2)
+    voices, faces = rng.standard_normal((2, 80, 3, 8))
+    result = cues.b_way(keys, voices, faces, cross_video=True, batch=8)
+    # The interval is over 40 identities, so it is several points wide and holds 1/8.
+    assert result["low"] < 1 / 8 < result["high"]
+    assert result["high"] - result["low"] > 0.03
 
 
 def test_probe_scores_a_linear_attribute_and_refuses_a_constant_one():
@@ -68,7 +81,11 @@ def test_runs_on_a_trained_model(tiny_corpus, tiny_dump, train_config, tmp_path)
                              capture_output=True, text=True, check=True).stdout
         for name in ("train", "held-out"):
             line = next(x for x in out.splitlines() if x.startswith(f"{name} identities"))
-            accuracies = [float(a) for a in re.findall(r"([\d.]+)%", line)]
-            assert len(accuracies) == 3 and all(0 <= a <= 100 for a in accuracies), line
+            # Same track and across videos, each "acc [low, high]%"; then chance.
+            cells = [tuple(map(float, c)) for c in
+                     re.findall(r"([\d.]+) \[([\d.]+), ([\d.]+)\]%", line)]
+            assert len(cells) == 2, line
+            assert all(0 <= low <= acc <= high <= 100 for acc, low, high in cells), line
+            assert "(chance 50.0%)" in line, line
         rows = [x for x in out.splitlines() if x.startswith(("| voice", "| face"))]
         assert len(rows) == 2 and all(len(r.split("|")) == 2 + 1 + 12 for r in rows)

@@ -5,8 +5,10 @@ Usage (from the recipe dir, after stage 3):
   python local/identity_cues.py --exp-dir exp/ssl_identity
 
 1. B-way matching of a face to its voice among B tracks of B different identities, on
-   training and on held-out identities, with the face and the voice from the same track and
-   from different videos. Same-track accuracy well above cross-video accuracy means the model
+   training and on held-out identities, with the face and the voice from different windows of
+   the same track and from different videos (Table 2, stage 4, takes both from one window, so
+   content shared by the window's lips and voice counts there). 95% intervals from a bootstrap
+   over identities. Same-track accuracy well above cross-video accuracy means the model
    matches video cues; training accuracy well above held-out means it memorised identities.
 2. Ridge probes, fitted on training identities and scored (R^2) on held-out ones, of the
    synthetic corpus' latent attributes from each stream's identity embedding: which traits
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from xmodal.data.track_windows import TrackWindowDataset
+from xmodal.eval.bootstrap import cluster_bootstrap_accuracy
 from xmodal.synth import layout
 from xmodal.synth.corpus import CorpusSpec, sample_identity
 from xmodal.methods import load_pretrained
@@ -46,8 +49,10 @@ def embed(model, dump_dir: Path, n_frames: int):
     return dataset.keys, np.array(audio), np.array(face)
 
 
-def b_way(keys, audio, face, cross_video: bool, batch: int, draws: int = 500) -> float:
-    """Face -> voice matching accuracy among ``batch`` tracks of distinct identities."""
+def b_way(keys, audio, face, cross_video: bool, batch: int, draws: int = 500) -> dict | None:
+    """Face -> voice matching accuracy among ``batch`` tracks of distinct identities, with a
+    95% interval from a bootstrap over identities (the draws reuse each identity's tracks);
+    None if fewer than ``batch`` identities qualify."""
     spk, video = zip(*(key.split("/")[:2] for key in keys))
     by_spk: dict[str, list[tuple[int, int]]] = {}
     for i in range(len(keys)):
@@ -56,18 +61,26 @@ def b_way(keys, audio, face, cross_video: bool, batch: int, draws: int = 500) ->
         by_spk.setdefault(spk[i], []).extend((i, j) for j in partners)
     speakers = sorted(s for s, pairs in by_spk.items() if pairs)
     if len(speakers) < batch:
-        return float("nan")
+        return None
     rng = np.random.default_rng(0)
-    correct = 0.0
+    hits, owners = [], []
     for _ in range(draws):
-        pairs = [by_spk[speakers[s]][rng.integers(len(by_spk[speakers[s]]))]
-                 for s in rng.choice(len(speakers), batch, replace=False)]
+        chosen = rng.choice(len(speakers), batch, replace=False)
+        pairs = [by_spk[speakers[s]][rng.integers(len(by_spk[speakers[s]]))] for s in chosen]
         a = np.stack([audio[i, 0] for i, _ in pairs])
         v = np.stack([face[j, 1] for _, j in pairs])
         a /= np.linalg.norm(a, axis=1, keepdims=True)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        correct += np.mean((v @ a.T).argmax(1) == np.arange(batch))
-    return correct / draws
+        hits.append((v @ a.T).argmax(1) == np.arange(batch))
+        owners.append([speakers[s] for s in chosen])  # a decision belongs to its face's identity
+    return cluster_bootstrap_accuracy(np.concatenate(hits), np.concatenate(owners))
+
+
+def percent(result: dict | None) -> str:
+    """``acc [low, high]`` in percent, or why there is none."""
+    if result is None:
+        return "n/a (fewer than B identities with 2 videos)"
+    return f"{100 * result['mean']:.1f} [{100 * result['low']:.1f}, {100 * result['high']:.1f}]%"
 
 
 def attributes(keys, spec: CorpusSpec, pool: str) -> dict[str, np.ndarray]:
@@ -111,11 +124,10 @@ def main() -> None:
                              ("held-out", args.test_dump, "vox2_test")):
         keys, audio, face = embed(model, Path(dump), cfg.data.n_frames)
         sets[name] = (audio.mean(1), face.mean(1), attributes(keys, spec, pool))
-        across = b_way(keys, audio, face, True, args.batch)
-        print(f"{name} identities, {args.batch}-way: same track "
-              f"{100 * b_way(keys, audio, face, False, args.batch):.1f}%, across videos "
-              + ("n/a (fewer than B identities with 2 videos)" if np.isnan(across)
-                 else f"{100 * across:.1f}%") + f" (chance {100 / args.batch:.1f}%)")
+        print(f"{name} identities, {args.batch}-way [95% CI over identities]: same track "
+              f"{percent(b_way(keys, audio, face, False, args.batch))}, across videos "
+              f"{percent(b_way(keys, audio, face, True, args.batch))} "
+              f"(chance {100 / args.batch:.1f}%)")
     print("R^2 on held-out identities of a ridge probe fitted on training identities:")
     print("| stream | " + " | ".join(ATTRIBUTES) + " |")
     print("|---" * (len(ATTRIBUTES) + 1) + "|")
